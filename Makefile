@@ -1,0 +1,54 @@
+# PolyLink: `make demo` runs it, `make test` tests it. Set-up is idempotent:
+# each step leaves a stamp and is skipped when its inputs have not changed.
+SHELL := /bin/bash
+PY_SYS ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+COMETBFT_VERSION := v0.38.25
+COMETBFT := .tools/bin/cometbft
+PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
+BENCH ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup demo demo-down test test-fast bench clean-setup help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/'
+
+setup: $(VENV)/.stamp $(COMETBFT) gen/.stamp ## set up whatever is missing (venv, CometBFT, protobuf classes)
+
+$(VENV)/.stamp: pyproject.toml
+	@echo "==> setting up the virtualenv in $(VENV)"
+	@test -x $(PY) || $(PY_SYS) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]"
+	@touch $@
+
+$(COMETBFT):
+	@echo "==> building CometBFT $(COMETBFT_VERSION) with go install into .tools/bin"
+	@mkdir -p .tools/bin
+	@GOBIN=$(CURDIR)/.tools/bin go install github.com/cometbft/cometbft/cmd/cometbft@$(COMETBFT_VERSION)
+	@$(COMETBFT) version
+
+gen/.stamp: $(VENV)/.stamp $(PROTOS) scripts/gen_protos.py
+	@echo "==> generating protobuf classes into gen/"
+	@$(PY) scripts/gen_protos.py --cometbft-version $(COMETBFT_VERSION) --out gen
+	@touch $@
+
+demo: setup ## start a 4-validator localnet and send real transactions
+	@$(PY) scripts/demo.py
+
+demo-down: ## stop everything the demo started
+	@$(VENV)/bin/polylink localnet down --home localnet-demo || true
+
+test: setup ## run every test (unit, property, e2e on a real CometBFT localnet)
+	@$(PY) -m pytest -q -rs $(PYTEST_ARGS)
+
+test-fast: setup ## unit and property tests only
+	@$(PY) -m pytest -q -rs tests/unit tests/property $(PYTEST_ARGS)
+
+bench: setup ## run the benchmarks (BENCH=<name> for one); figures go to bench/results/
+	@$(PY) scripts/bench.py $(BENCH)
+
+clean-setup: ## remove the venv, tools and generated code
+	rm -rf $(VENV) .tools gen

@@ -1,0 +1,1 @@
+"""PolyLink chain: the ABCI application and its tools."""
