@@ -1,0 +1,1 @@
+"""auth: accounts, public keys, sequences (replay protection), module accounts, tx params."""

@@ -1,0 +1,1 @@
+"""bank: balances, total supply, transfers (MsgSend, MsgMultiSend), mint and burn for modules."""

@@ -1,0 +1,59 @@
+"""The module interface: what every state-machine room gives the app.
+
+A module owns one store namespace, its messages (one handler each), its
+queries, its genesis (init and export mirror each other), per-block work and
+its invariants. The app wires modules together; modules reach each other only
+through the narrow Protocols in their `expected.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from google.protobuf.message import Message
+
+from chain.core.context import Context
+
+MsgHandler = Callable[[Context, Any], Message]
+SignerOf = Callable[[Any], str]
+QueryHandler = Callable[[Context, Any], Message]
+Invariant = Callable[[Context], str | None]
+
+
+@dataclass(frozen=True)
+class MsgRoute:
+    cls: type[Message]
+    handler: MsgHandler
+    signer: SignerOf
+    validate_basic: Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class QueryRoute:
+    """`path` is the gRPC method path, e.g. /polylink.bank.v1.Query/Balance."""
+
+    path: str
+    request_cls: type[Message]
+    handler: QueryHandler
+
+
+class AppModule(Protocol):
+    name: str
+
+    def default_genesis(self) -> Message: ...
+    def genesis_from_json(self, data: dict[str, object]) -> Message: ...
+    def validate_genesis(self, gs: Any) -> None: ...
+    def init_genesis(self, ctx: Context, gs: Any) -> None: ...
+    def export_genesis(self, ctx: Context) -> Message: ...
+    def msg_routes(self) -> list[MsgRoute]: ...
+    def query_routes(self) -> list[QueryRoute]: ...
+    def begin_block(self, ctx: Context) -> None: ...
+    def end_block(self, ctx: Context) -> None: ...
+    def invariants(self) -> list[tuple[str, Invariant]]: ...
+
+
+def query_routes_for(service_full_name: str, handlers: dict[str, tuple[type[Message], QueryHandler]]) -> list[QueryRoute]:
+    """QueryRoutes for one gRPC service from {method: (request class, handler)}."""
+    return [QueryRoute(f"/{service_full_name}/{m}", cls, h) for m, (cls, h) in sorted(handlers.items())]

@@ -1,0 +1,63 @@
+"""The tx envelope: sign bytes, decoding and stateless checks shared by app and client.
+
+Wire form: `polylink.tx.v1.Tx` = SignDoc fields (chain_id, body_bytes,
+auth_info_bytes) + an ed25519 signature over the SignDoc's deterministic
+encoding. The tx hash (CometBFT's) is sha256 of the wire bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from polylink.tx.v1 import tx_pb2
+
+from chain.core.address import address_of_pubkey
+from chain.core.codec import decode, encode
+from chain.core.errors import ErrInvalidPubKey, ErrInvalidSignature, ErrNoMessages, ErrTxDecode
+
+PUBKEY_LEN = 32
+SIGNATURE_LEN = 64
+
+
+def sign_bytes(chain_id: str, body_bytes: bytes, auth_info_bytes: bytes) -> bytes:
+    return encode(tx_pb2.SignDoc(chain_id=chain_id, body_bytes=body_bytes, auth_info_bytes=auth_info_bytes))
+
+
+def tx_hash(tx_bytes: bytes) -> str:
+    """CometBFT's tx hash, upper-case hex."""
+    return hashlib.sha256(tx_bytes).hexdigest().upper()
+
+
+@dataclass(frozen=True)
+class DecodedTx:
+    raw: tx_pb2.Tx
+    body: tx_pb2.TxBody
+    auth: tx_pb2.AuthInfo
+    signer: str  # bech32 address of auth.pub_key
+    size: int
+
+    def verify_signature(self) -> None:
+        try:
+            Ed25519PublicKey.from_public_bytes(self.auth.pub_key).verify(
+                self.raw.signature,
+                sign_bytes(self.raw.chain_id, self.raw.body_bytes, self.raw.auth_info_bytes),
+            )
+        except InvalidSignature:
+            raise ErrInvalidSignature.wrap(f"signer {self.signer}") from None
+
+
+def decode_tx(tx_bytes: bytes) -> DecodedTx:
+    """Parse the envelope and check what needs no state; raises registered errors."""
+    raw = decode(tx_pb2.Tx, tx_bytes, "Tx")
+    body = decode(tx_pb2.TxBody, raw.body_bytes, "TxBody")
+    auth = decode(tx_pb2.AuthInfo, raw.auth_info_bytes, "AuthInfo")
+    if len(auth.pub_key) != PUBKEY_LEN:
+        raise ErrInvalidPubKey.wrap(f"ed25519 public key must be {PUBKEY_LEN} bytes")
+    if len(raw.signature) != SIGNATURE_LEN:
+        raise ErrTxDecode.wrap(f"signature must be {SIGNATURE_LEN} bytes")
+    if not body.messages:
+        raise ErrNoMessages.wrap()
+    return DecodedTx(raw, body, auth, address_of_pubkey(auth.pub_key), len(tx_bytes))

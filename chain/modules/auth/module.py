@@ -1,0 +1,61 @@
+"""The auth module as the app sees it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.message import Message
+from polylink.auth.v1 import genesis_pb2, query_pb2
+
+from chain.app.module import Invariant, MsgRoute, QueryRoute, query_routes_for
+from chain.core.codec import from_json
+from chain.core.context import Context
+from chain.modules.auth import genesis
+from chain.modules.auth.keeper import AccountKeeper
+from chain.modules.auth.query_server import QueryServer
+
+
+class AuthModule:
+    name = "auth"
+
+    def __init__(self, keeper: AccountKeeper) -> None:
+        self.keeper = keeper
+
+    def default_genesis(self) -> Message:
+        return genesis.default_genesis()
+
+    def genesis_from_json(self, data: dict[str, object]) -> Message:
+        return from_json(genesis_pb2.GenesisState, data)
+
+    def validate_genesis(self, gs: Any) -> None:
+        genesis.validate_genesis(gs)
+
+    def init_genesis(self, ctx: Context, gs: Any) -> None:
+        genesis.init_genesis(self.keeper, ctx, gs)
+
+    def export_genesis(self, ctx: Context) -> Message:
+        return genesis.export_genesis(self.keeper, ctx)
+
+    def msg_routes(self) -> list[MsgRoute]:
+        return []
+
+    def query_routes(self) -> list[QueryRoute]:
+        q = QueryServer(self.keeper)
+        return query_routes_for(
+            "polylink.auth.v1.Query",
+            {
+                "Account": (query_pb2.QueryAccountRequest, q.account),
+                "Accounts": (query_pb2.QueryAccountsRequest, q.accounts),
+                "ModuleAccount": (query_pb2.QueryModuleAccountRequest, q.module_account),
+                "Params": (query_pb2.QueryParamsRequest, q.params),
+            },
+        )
+
+    def begin_block(self, ctx: Context) -> None:
+        pass
+
+    def end_block(self, ctx: Context) -> None:
+        pass
+
+    def invariants(self) -> list[tuple[str, Invariant]]:
+        return []
