@@ -1,0 +1,1 @@
+"""Pure wiring: module manager, message and query routers, ante handler, block execution."""

@@ -46,3 +46,10 @@ def to_json(msg: Message) -> dict[str, object]:
 
 def from_json(cls: type[M], data: dict[str, object]) -> M:
     return json_format.ParseDict(data, cls(), ignore_unknown_fields=False)
+
+
+def merge_json(base: M, data: dict[str, object]) -> M:
+    """Parse JSON over a copy of `base`: fields absent from `data` keep base's values."""
+    out = type(base)()
+    out.CopyFrom(base)
+    return json_format.ParseDict(data, out, ignore_unknown_fields=False)

@@ -66,6 +66,7 @@ def registered() -> list[ErrorKind]:
 
 # The "tx" codespace: envelope, signature, sequence, fee and gas failures.
 SPACE = "tx"
+ErrInternal = register(SPACE, 1, "internal error")
 ErrTxDecode = register(SPACE, 2, "tx parse error")
 ErrInvalidSequence = register(SPACE, 3, "invalid sequence")
 ErrInvalidSignature = register(SPACE, 4, "signature verification failed")

@@ -1,0 +1,130 @@
+"""The ABCI socket server: CometBFT's four connections over TCP or a unix socket.
+
+Framing: every message is a protobuf `Request`/`Response` prefixed with its
+length as an unsigned varint. Requests on one connection are answered in
+order; the responses to everything read in one go are written out together
+(a Flush is answered like any other request).
+All connections share one event loop and the app is synchronous, so calls
+into the app never interleave across connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from tendermint.abci import types_pb2 as abci
+
+from chain.abci.methods import HANDLERS
+from chain.app.app import PolyLinkApp
+
+log = logging.getLogger("polylink.abci")
+MAX_MESSAGE_BYTES = 128 * 1024 * 1024
+
+
+def encode_varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def decode_varint(buf: bytes | bytearray, pos: int) -> tuple[int, int] | None:
+    """(value, new position), or None if the buffer ends inside the varint."""
+    shift = result = 0
+    while pos < len(buf):
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+    return None
+
+
+def frame(resp: abci.Response) -> bytes:
+    data = resp.SerializeToString()
+    return encode_varint(len(data)) + data
+
+
+class ABCIServer:
+    def __init__(self, app: PolyLinkApp, address: str) -> None:
+        self.app = app
+        self.address = address
+        self._server: asyncio.base_events.Server | None = None
+        self.fatal: asyncio.Future[BaseException] | None = None
+
+    async def start(self) -> None:
+        self.fatal = asyncio.get_running_loop().create_future()
+        if self.address.startswith("unix://"):
+            path = self.address[len("unix://"):]
+            Path(path).unlink(missing_ok=True)
+            self._server = await asyncio.start_unix_server(self._serve, path=path)
+        else:
+            hostport = self.address.removeprefix("tcp://")
+            host, _, port = hostport.rpartition(":")
+            self._server = await asyncio.start_server(self._serve, host or "127.0.0.1", int(port))
+        log.info("ABCI server listening on %s", self.address)
+
+    async def close(self) -> None:
+        if self._server:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def handle(self, req: abci.Request) -> abci.Response:
+        which = req.WhichOneof("value")
+        if which is None:
+            return abci.Response(exception=abci.ResponseException(error="empty request"))
+        resp = HANDLERS[which](self.app, getattr(req, which))
+        return abci.Response(**{which: resp})
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        buf = bytearray()
+        out: list[bytes] = []
+        try:
+            while True:
+                chunk = await reader.read(1 << 20)
+                if not chunk:
+                    return
+                buf += chunk
+                pos = 0
+                while True:
+                    vr = decode_varint(buf, pos)
+                    if vr is None:
+                        break
+                    size, start = vr
+                    if size > MAX_MESSAGE_BYTES:
+                        raise ValueError(f"message of {size} bytes is too large")
+                    if start + size > len(buf):
+                        break
+                    req = abci.Request.FromString(bytes(buf[start : start + size]))
+                    pos = start + size
+                    try:
+                        resp = self.handle(req)
+                    except Exception as e:
+                        # unexpected failure in block logic: answer with an exception
+                        # (CometBFT halts) and stop this process loudly
+                        log.exception("ABCI %s failed; stopping", req.WhichOneof("value"))
+                        out.append(frame(abci.Response(exception=abci.ResponseException(error=repr(e)))))
+                        writer.write(b"".join(out))
+                        await writer.drain()
+                        if self.fatal and not self.fatal.done():
+                            self.fatal.set_result(e)
+                        return
+                    out.append(frame(resp))
+                del buf[:pos]
+                # answer everything read so far: never hold a response back
+                # waiting for a Flush that CometBFT may send only after it
+                if out:
+                    writer.write(b"".join(out))
+                    out.clear()
+                    await writer.drain()
+        except (ConnectionResetError, BrokenPipeError, asyncio.IncompleteReadError):
+            return
+        finally:
+            writer.close()
