@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf.message import Message
-from polylink.auth.v1 import genesis_pb2, query_pb2
+from polylink.auth.v1 import query_pb2
 
 from chain.app.module import Invariant, MsgRoute, QueryRoute, query_routes_for
-from chain.core.codec import from_json
+from chain.core.codec import merge_json
 from chain.core.context import Context
 from chain.modules.auth import genesis
 from chain.modules.auth.keeper import AccountKeeper
@@ -25,7 +25,7 @@ class AuthModule:
         return genesis.default_genesis()
 
     def genesis_from_json(self, data: dict[str, object]) -> Message:
-        return from_json(genesis_pb2.GenesisState, data)
+        return merge_json(genesis.default_genesis(), data)
 
     def validate_genesis(self, gs: Any) -> None:
         genesis.validate_genesis(gs)
