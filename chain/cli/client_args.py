@@ -1,0 +1,138 @@
+"""What the client-side command groups (keys, tx, query) share: flags, output, errors.
+
+`run(handler)` wraps a command so every expected failure becomes one line on
+stderr and exit code 1 (argparse's usage errors keep exit code 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+
+from chain.client.errors import (
+    ChainQueryError,
+    KeyNotFoundError,
+    KeyringError,
+    NodeUnreachableError,
+    RpcError,
+    TxRejectedError,
+    TxTimeoutError,
+)
+from chain.client.keyring import Keyring
+from chain.client.rpc import DEFAULT_NODE
+from chain.core.address import from_bech32
+from chain.core.errors import ChainError
+
+DEFAULT_HOME = "~/.polylink"
+EXIT_ERROR = 1
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def add_home(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--home",
+        default=os.environ.get("POLYLINK_HOME", DEFAULT_HOME),
+        help=f"directory holding keyring/ (default: $POLYLINK_HOME or {DEFAULT_HOME})",
+    )
+
+
+def add_node(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--node",
+        default=os.environ.get("POLYLINK_NODE", DEFAULT_NODE),
+        help=f"CometBFT RPC address (default: $POLYLINK_NODE or {DEFAULT_NODE})",
+    )
+
+
+def add_output(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--output",
+        "-o",
+        choices=("text", "json"),
+        default="text",
+        help="output format; json prints one JSON object on stdout",
+    )
+
+
+def emit(args: argparse.Namespace, obj: Mapping[str, object], text: str) -> None:
+    """Print `obj` as one JSON object (--output json) or `text`."""
+    if args.output == "json":
+        print(json.dumps(obj, sort_keys=True))
+    else:
+        print(text)
+
+
+def fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def resolve_address(text: str, home: str) -> str:
+    """A bech32 address as is, or the address of the keyring key of that name."""
+    if text.startswith("poly1"):
+        from_bech32(text)
+        return text
+    try:
+        return Keyring(home).show(text).address
+    except KeyringError:
+        from_bech32(text)  # raises "invalid address" with the reason
+        raise
+
+
+def run(handler: Handler) -> Handler:
+    """Map the client library's errors to a message on stderr and a non-zero exit code."""
+
+    def wrapped(args: argparse.Namespace) -> int:
+        node = getattr(args, "node", DEFAULT_NODE)
+        try:
+            return handler(args)
+        except NodeUnreachableError as e:
+            return fail(f"{e} (is the node running? set --node)")
+        except TxRejectedError as e:
+            if getattr(args, "output", "text") == "json":
+                print(
+                    json.dumps(
+                        {
+                            "txhash": e.txhash,
+                            "stage": e.stage,
+                            "codespace": e.codespace,
+                            "code": e.code,
+                            "log": e.log,
+                        },
+                        sort_keys=True,
+                    )
+                )
+            where = "refused by CheckTx" if e.stage == "check" else "failed in its block"
+            return fail(f"tx {e.txhash} {where}: codespace={e.codespace} code={e.code} log={e.log}")
+        except ChainQueryError as e:
+            return fail(f"query {e.path} failed: codespace={e.codespace} code={e.code} log={e.log}")
+        except TxTimeoutError as e:
+            return fail(f"{e}; it may still be included, check with `polylink query tx {e.txhash}`")
+        except KeyNotFoundError as e:
+            return fail(
+                f"{e} (see `polylink keys list --home {getattr(args, 'home', DEFAULT_HOME)}`)"
+            )
+        except KeyringError as e:  # KeyExistsError, bad name, corrupt file
+            return fail(str(e))
+        except RpcError as e:
+            return fail(f"node {node} answered with an error: {e}")
+        except ChainError as e:
+            return fail(e.log)
+
+    wrapped.__name__ = handler.__name__
+    wrapped.__doc__ = handler.__doc__
+    return wrapped
+
+
+def show_help(parser: argparse.ArgumentParser) -> None:
+    """Make a command group print its help (exit 2) when no subcommand is given."""
+
+    def handler(_args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(func=handler)
