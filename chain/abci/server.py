@@ -84,6 +84,9 @@ class ABCIServer:
         return abci.Response(**{which: resp})
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # CometBFT opens its connections once per process: a new one means a new
+        # (restarted) node, whose mempool and unfinished block are gone.
+        self.app.reset_uncommitted()
         buf = bytearray()
         out: list[bytes] = []
         try:

@@ -96,7 +96,9 @@ class PolyLinkApp:
         self.max_block_gas = int(mg) if mg else -1
         self.last_header = BlockHeader(self.chain_id, self.height)
         self.block: CacheStore | None = None
-        self._pending: tuple[int, bytes, StateAccumulator, dict[str, bytes]] | None = None
+        # InitChain's branch and meta, kept until the first Commit persists them
+        self._genesis: tuple[CacheStore, dict[str, bytes]] | None = None
+        self._pending: tuple[int, bytes, StateAccumulator] | None = None
         self.check = CacheStore(self.committed)
 
     @property
@@ -125,9 +127,9 @@ class PolyLinkApp:
             mod.validate_genesis(gs)
             mod.init_genesis(ctx, gs)
         self._assert_invariants(ctx)
-        meta = {"chain_id": chain_id.encode(), "max_block_gas": str(max_block_gas).encode()}
+        self._genesis = (self.block, {"chain_id": chain_id.encode(), "max_block_gas": str(max_block_gas).encode()})
         self.check = CacheStore(self.block)  # CheckTx before block 1 sees the genesis state
-        return self._stage(header.height, meta)
+        return self._stage(header.height)
 
     def export_genesis(self) -> dict[str, object]:
         """Every module's state at the last committed height, as app_state JSON."""
@@ -211,8 +213,10 @@ class PolyLinkApp:
     def finalize_block(
         self, height: int, time_ns: int, block_hash: bytes, proposer: bytes, txs: Sequence[bytes]
     ) -> BlockResult:
-        if self.block is None:
-            self.block = CacheStore(self.committed)
+        # Always a fresh branch (on top of genesis before the first Commit): a
+        # FinalizeBlock repeated after a CometBFT restart must not see the writes
+        # of the attempt whose Commit never came.
+        self.block = CacheStore(self._genesis[0] if self._genesis else self.committed)
         header = BlockHeader(self.chain_id, height, time_ns, block_hash, proposer)
         ctx = Context(self.block, header, ExecMode.FINALIZE)
         for mod in self.m.all:
@@ -223,33 +227,53 @@ class PolyLinkApp:
         if self.invariant_period and height % self.invariant_period == 0:
             self._assert_invariants(ctx)
         self.last_header = header
-        return BlockResult(results, list(ctx.events.events), self._stage(height, {}))
+        return BlockResult(results, list(ctx.events.events), self._stage(height))
 
-    def _stage(self, height: int, meta: dict[str, bytes]) -> bytes:
-        """Compute the app hash of the block branch; remember it for Commit."""
+    def _stage(self, height: int) -> bytes:
+        """Compute the app hash of the block branch (over genesis, if pending); keep it for Commit."""
         assert self.block is not None
         committed = self.committed
-        changes = [(k, committed.get(k), v) for k, v in self.block.changes()]
+        changes = [(k, committed.get(k), v) for k, v in self._changes()]
         acc = self.acc.apply(changes)
-        app_hash = acc.app_hash()
-        if self._pending is not None:  # InitChain staged genesis; carry its meta
-            meta = {**self._pending[3], **meta}
-        self._pending = (height, app_hash, acc, meta)
-        return app_hash
+        self._pending = (height, acc.app_hash(), acc)
+        return self._pending[1]
+
+    def _changes(self) -> list[tuple[bytes, bytes | None]]:
+        """Everything the next Commit writes: genesis (if pending) then the block, merged."""
+        assert self.block is not None
+        if self._genesis is None or self.block is self._genesis[0]:
+            return self.block.changes()
+        merged = dict(self._genesis[0].changes())
+        merged.update(self.block.changes())
+        return sorted(merged.items())
+
+    def reset_uncommitted(self) -> None:
+        """A new CometBFT connection: drop the check branch (its mempool is gone) and any
+        block staged but never committed; keep genesis until the first Commit."""
+        self.block = self._genesis[0] if self._genesis else None
+        self._pending = None
+        self.check = CacheStore(self._genesis[0] if self._genesis else self.committed)
 
     def commit(self) -> int:
-        """Persist the block branch, height and app hash atomically."""
+        """Persist the block branch (and genesis, the first time), height and app hash atomically."""
         if self._pending is None or self.block is None:
             raise RuntimeError("Commit without FinalizeBlock")
-        height, app_hash, acc, meta = self._pending
-        changes = self.block.changes()
-        meta = {**meta, "height": str(height).encode(), "app_hash": app_hash, "accumulator": acc.to_bytes()}
+        height, app_hash, acc = self._pending
+        meta = {
+            **(self._genesis[1] if self._genesis else {}),
+            "height": str(height).encode(), "app_hash": app_hash, "accumulator": acc.to_bytes(),
+        }
         if self.store is not None:
-            self.store.commit(changes, meta)
+            self.store.commit(self._changes(), meta)
         else:
-            self.block.write()
+            if self._genesis and self.block is not self._genesis[0]:
+                self.block.write()  # into the genesis branch
+                self._genesis[0].write()
+            else:
+                self.block.write()
         self.height, self.app_hash, self.acc = height, app_hash, acc
         self.block = None
+        self._genesis = None
         self._pending = None
         self.check = CacheStore(self.committed)
         return 0
