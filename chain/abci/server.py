@@ -85,8 +85,8 @@ class ABCIServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # CometBFT opens its connections once per process: a new one means a new
-        # (restarted) node, whose mempool and unfinished block are gone.
-        self.app.reset_uncommitted()
+        # (restarted) node, whose mempool is gone.
+        self.app.reset_check_state()
         buf = bytearray()
         out: list[bytes] = []
         try:

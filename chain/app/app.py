@@ -247,11 +247,10 @@ class PolyLinkApp:
         merged.update(self.block.changes())
         return sorted(merged.items())
 
-    def reset_uncommitted(self) -> None:
-        """A new CometBFT connection: drop the check branch (its mempool is gone) and any
-        block staged but never committed; keep genesis until the first Commit."""
-        self.block = self._genesis[0] if self._genesis else None
-        self._pending = None
+    def reset_check_state(self) -> None:
+        """A new CometBFT connection (a restarted node): its mempool is gone, so the check
+        branch's pending sequences go too. A staged block is left alone: FinalizeBlock
+        always starts a fresh branch, so a stale one can never be committed."""
         self.check = CacheStore(self._genesis[0] if self._genesis else self.committed)
 
     def commit(self) -> int:

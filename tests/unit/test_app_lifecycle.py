@@ -44,11 +44,11 @@ def test_repeated_finalize_block_after_restart_gives_same_hash(tmp_path: Path) -
     app = PolyLinkApp(SQLStore(f"sqlite:///{tmp_path / 'a.db'}"))
     app.init_chain(CHAIN, GENESIS, 1, 0, -1)
     assert block(app, 1, [send(0)]) == ref[0]
-    app.reset_uncommitted()  # CometBFT restarted before Commit; genesis must survive
+    app.reset_check_state()  # CometBFT restarted before Commit; genesis must survive
     assert block(app, 1, [send(0)]) == ref[0]
     app.commit()
     assert block(app, 2, [send(1)]) == ref[1]
-    app.reset_uncommitted()
+    app.reset_check_state()
     assert block(app, 2, [send(1)]) == ref[1]  # not applied twice
     app.commit()
     ctx = app.query_context()
@@ -91,7 +91,7 @@ def test_check_state_resets_on_new_connection() -> None:
     app.commit()
     assert app.check_tx(send(0), recheck=False).code == 0
     assert app.check_tx(send(0), recheck=False).code == 3  # sequence already used in the mempool
-    app.reset_uncommitted()  # a restarted CometBFT has an empty mempool
+    app.reset_check_state()  # a restarted CometBFT has an empty mempool
     assert app.check_tx(send(0), recheck=False).code == 0
 
 
