@@ -160,6 +160,12 @@ class PolyLinkApp:
             return TxResult.error(e, gas_wanted, meter.used())
         acache.write()
         events = list(actx.events.events)
+        if parent.mode is ExecMode.RECHECK:
+            # Like the Cosmos SDK: recheck (after every Commit, over the whole
+            # mempool, under CometBFT's mempool lock) runs only the ante, to keep
+            # sequences and fee balances current. A tx whose messages have since
+            # become invalid fails in FinalizeBlock and pays its fee.
+            return TxResult(0, "", "", gas_wanted, meter.used(), events)
         mctx, mcache = parent.branch()
         mctx.gas = meter
         mctx.gas_schedule = actx.gas_schedule
