@@ -7,6 +7,7 @@ encoding. The tx hash (CometBFT's) is sha256 of the wire bytes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -49,8 +50,14 @@ class DecodedTx:
             raise ErrInvalidSignature.wrap(f"signer {self.signer}") from None
 
 
+@functools.lru_cache(maxsize=8192)
 def decode_tx(tx_bytes: bytes) -> DecodedTx:
-    """Parse the envelope and check what needs no state; raises registered errors."""
+    """Parse the envelope and check what needs no state; raises registered errors.
+
+    Memoized by the bytes (a pure function; callers never mutate the result):
+    a node decodes each tx in CheckTx, every ReCheck, PrepareProposal,
+    ProcessProposal and FinalizeBlock.
+    """
     raw = decode(tx_pb2.Tx, tx_bytes, "Tx")
     body = decode(tx_pb2.TxBody, raw.body_bytes, "TxBody")
     auth = decode(tx_pb2.AuthInfo, raw.auth_info_bytes, "AuthInfo")
