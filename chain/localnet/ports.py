@@ -1,0 +1,99 @@
+"""Where a localnet listens: loopback only, one block of ports per node.
+
+Node i of a net with base port B uses
+    p2p  = B + 10*i      (CometBFT peer-to-peer)
+    rpc  = B + 10*i + 1  (CometBFT RPC, http://127.0.0.1:PORT)
+    abci = B + 10*i + 2  (the app's ABCI socket, CometBFT's proxy_app)
+    grpc = B + 10*i + 3  (the app's gRPC)
+so the default base 26600 gives node0 26600..26603, node1 26610..26613, ...
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+HOST = "127.0.0.1"
+STRIDE = 10
+DEFAULT_BASE_PORT = 26600
+_LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
+
+
+@dataclass(frozen=True)
+class NodePorts:
+    p2p: int
+    rpc: int
+    abci: int
+    grpc: int
+
+    @staticmethod
+    def of(base: int, node: int) -> NodePorts:
+        b = base + STRIDE * node
+        return NodePorts(p2p=b, rpc=b + 1, abci=b + 2, grpc=b + 3)
+
+    def all(self) -> list[int]:
+        return [self.p2p, self.rpc, self.abci, self.grpc]
+
+    def to_json(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def check_base_port(base: int, nodes: int) -> None:
+    """Raise ValueError when the scheme would leave the unprivileged port range."""
+    top = base + STRIDE * nodes
+    if base < 1024 or top > 65535:
+        raise ValueError(
+            f"base port {base} with {nodes} nodes needs ports {base}..{top}; keep them in 1024..65535"
+        )
+
+
+def port_free(port: int) -> bool:
+    """True if nothing listens on HOST:port.
+
+    SO_REUSEADDR, as CometBFT's and asyncio's listeners set it, so connections
+    left in TIME_WAIT by a stopped node do not count as busy.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def busy_ports(base: int, nodes: int) -> list[int]:
+    return [p for i in range(nodes) for p in NodePorts.of(base, i).all() if not port_free(p)]
+
+
+def find_free_base_port(
+    nodes: int, *, low: int = 20000, high: int = 60000, tries: int = 200
+) -> int:
+    """A base port whose whole block is free now (random start, so parallel test runs rarely collide)."""
+    rng = random.Random()
+    for _ in range(tries):
+        base = rng.randrange(low, high - STRIDE * nodes, STRIDE)
+        if not busy_ports(base, nodes):
+            return base
+    raise RuntimeError(f"no free block of {STRIDE * nodes} ports found in {low}..{high}")
+
+
+def is_listening(port: int) -> bool:
+    """True if a socket listens on HOST:port or the wildcard address.
+
+    Reads /proc/net/tcp rather than connecting, so the app never sees a stray
+    connection on its ABCI socket; falls back to a connect where /proc is missing.
+    """
+    table = Path("/proc/net/tcp")
+    if not table.exists():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(0.5)
+            return s.connect_ex((HOST, port)) == 0
+    wanted = {f"0100007F:{port:04X}", f"00000000:{port:04X}"}
+    for line in table.read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[1] in wanted and fields[3] == _LISTEN:
+            return True
+    return False
