@@ -13,7 +13,7 @@ import pytest
 from chain.client.rpc import CometRPC
 from chain.localnet import Localnet, find_free_base_port
 from chain.localnet.process import cmdline
-from tests.e2e.conftest import cometbft_or_skip
+from tests.e2e.conftest import cometbft_or_fail
 
 pytestmark = pytest.mark.e2e
 
@@ -67,7 +67,7 @@ def test_status_cli_prints_one_json_line_per_node(localnet: Localnet) -> None:
 @pytest.mark.parametrize("kvstore", [False, True], ids=["polylink", "kvstore"])
 def test_crash_restart_then_down_leaves_no_process(tmp_path: Path, kvstore: bool) -> None:
     """Own network: kill -9 one node's app (or CometBFT), restart it, it catches up; down kills all."""
-    cometbft_or_skip()
+    cometbft_or_fail()
     net = Localnet(tmp_path / "net", nodes=4, base_port=find_free_base_port(4), kvstore=kvstore)
     try:
         net.up()
