@@ -8,8 +8,10 @@ sequence increment. It runs in its own branch: if any step fails, nothing
 
 from __future__ import annotations
 
+from polylink.auth.v1 import types_pb2 as auth_types
+
 from chain.core.coins import BOND_DENOM, Coins
-from chain.core.context import Context, ExecMode
+from chain.core.context import Context
 from chain.core.errors import (
     ErrInsufficientFee,
     ErrInsufficientFunds,
@@ -20,13 +22,14 @@ from chain.core.errors import (
     ErrTxTooLarge,
     ErrWrongChainID,
 )
-from chain.core.events import Event
+from chain.core.events import Event, index_keys
 from chain.core.tx import DecodedTx
 from chain.modules.auth.keeper import AccountKeeper
 from chain.modules.bank.errors import ErrInsufficientFunds as ErrBankInsufficientFunds
 from chain.modules.bank.keeper import BankKeeper
 
 FEE_COLLECTOR = "fee_collector"
+index_keys("tx", "acc_seq")
 
 
 class SigCache:
@@ -54,12 +57,12 @@ def ante(
     ctx: Context,
     tx: DecodedTx,
     tx_key: bytes,
+    params: auth_types.Params,
     ak: AccountKeeper,
     bk: BankKeeper,
     sigs: SigCache,
     max_block_gas: int,
 ) -> None:
-    params = ak.get_params(ctx)
     if tx.raw.chain_id != ctx.chain_id:
         raise ErrWrongChainID.wrap(f"tx for {tx.raw.chain_id!r}, this chain is {ctx.chain_id!r}")
     if tx.size > params.max_tx_bytes:
@@ -85,7 +88,7 @@ def ante(
     if acc.sequence != tx.auth.sequence:
         raise ErrInvalidSequence.wrap(f"account sequence mismatch, expected {acc.sequence}, got {tx.auth.sequence}")
     ctx.gas.consume(params.sig_verify_cost, "signature")
-    if ctx.mode is not ExecMode.RECHECK and tx_key not in sigs:
+    if tx_key not in sigs:
         tx.verify_signature()
         sigs.add(tx_key)
     if not fee.is_zero():
@@ -100,3 +103,27 @@ def ante(
     acc.sequence += 1
     ak.set_account(ctx, acc)
     ctx.emit(Event.of("tx", fee=fee, acc_seq=f"{tx.signer}/{tx.auth.sequence}"))
+
+
+def recheck(ctx: Context, tx: DecodedTx, ak: AccountKeeper, bk: BankKeeper) -> None:
+    """ReCheck: keep the mempool's view current after a Commit, as cheaply as possible.
+
+    CometBFT re-runs CheckTx over the whole mempool after every block, holding
+    its mempool lock; under load that is most of the app's work. A tx that
+    passed CheckTx already passed every stateless and signature check, so only
+    two things can have changed: its sequence and the signer's means to pay
+    the fee. Check both and apply both (the next tx of the same signer builds
+    on them); write nothing on failure. Mempool-only: consensus never runs this.
+    """
+    acc = ak.get_account(ctx, tx.signer)
+    if acc is None or acc.sequence != tx.auth.sequence:
+        have = acc.sequence if acc else 0
+        raise ErrInvalidSequence.wrap(f"account sequence mismatch, expected {have}, got {tx.auth.sequence}")
+    fee = int(tx.auth.fee.amount) if tx.auth.HasField("fee") and tx.auth.fee.amount else 0
+    if fee:
+        bal = bk.get_balance(ctx, tx.signer, BOND_DENOM)
+        if bal < fee:
+            raise ErrInsufficientFunds.wrap(f"{tx.signer} has {bal}{BOND_DENOM}, fee is {fee}{BOND_DENOM}")
+        bk._set_balance(ctx, tx.signer, BOND_DENOM, bal - fee)
+    acc.sequence += 1
+    ak.set_account(ctx, acc)

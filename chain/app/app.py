@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from google.protobuf.message import Message
 
 from chain.app.ante import SigCache, ante
+from chain.app.ante import recheck as recheck_tx
 from chain.app.module import AppModule
 from chain.app.router import MsgRouter, QueryRouter
 from chain.core.apphash import StateAccumulator
@@ -146,7 +147,8 @@ class PolyLinkApp:
         meter = GasMeter(gas_wanted)
         actx, acache = parent.branch()
         actx.gas = meter
-        actx.gas_schedule = gas_schedule(self.m.auth.get_params(actx))
+        params = self.m.auth.get_params(actx)  # charged at the default schedule, like every tx
+        actx.gas_schedule = gas_schedule(params)
         try:
             msgs = []
             for a in tx.body.messages:
@@ -155,17 +157,11 @@ class PolyLinkApp:
                 if route.signer(msg) != tx.signer:
                     raise ErrUnauthorized.wrap(f"{a.type_url} must be signed by {route.signer(msg)}")
                 msgs.append((route, msg))
-            ante(actx, tx, tx_key, self.m.auth, self.m.bank, self.sigs, self.max_block_gas)
+            ante(actx, tx, tx_key, params, self.m.auth, self.m.bank, self.sigs, self.max_block_gas)
         except ChainError as e:
             return TxResult.error(e, gas_wanted, meter.used())
         acache.write()
         events = list(actx.events.events)
-        if parent.mode is ExecMode.RECHECK:
-            # Like the Cosmos SDK: recheck (after every Commit, over the whole
-            # mempool, under CometBFT's mempool lock) runs only the ante, to keep
-            # sequences and fee balances current. A tx whose messages have since
-            # become invalid fails in FinalizeBlock and pays its fee.
-            return TxResult(0, "", "", gas_wanted, meter.used(), events)
         mctx, mcache = parent.branch()
         mctx.gas = meter
         mctx.gas_schedule = actx.gas_schedule
@@ -180,9 +176,16 @@ class PolyLinkApp:
         return TxResult(0, "", "", gas_wanted, meter.used(), events, b"".join(datas))
 
     def check_tx(self, tx_bytes: bytes, recheck: bool) -> TxResult:
-        mode = ExecMode.RECHECK if recheck else ExecMode.CHECK
         header = BlockHeader(self.chain_id, self.height + 1, self.last_header.time_ns)
-        ctx = Context(self.check, header, mode)
+        if recheck:
+            ctx = Context(self.check, header, ExecMode.RECHECK)
+            try:
+                tx = decode_tx(tx_bytes)
+                recheck_tx(ctx, tx, self.m.auth, self.m.bank)
+            except ChainError as e:
+                return TxResult.error(e)
+            return TxResult(gas_wanted=tx.auth.gas_limit)
+        ctx = Context(self.check, header, ExecMode.CHECK)
         return self.run_tx(ctx, tx_bytes, hashlib.sha256(tx_bytes).digest())
 
     # --- blocks ------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from chain.core.events import Event, EventManager
 from chain.core.gas import GasKVStore, GasMeter, GasSchedule
@@ -50,7 +50,7 @@ class Context:
     def branch(self) -> tuple["Context", CacheStore]:
         """A child context writing to a new branch; `cache.write()` keeps its writes."""
         cache = CacheStore(self.store)
-        return replace(self, store=cache, events=EventManager()), cache
+        return Context(cache, self.header, self.mode, self.gas, self.gas_schedule, EventManager()), cache
 
     def emit(self, event: Event) -> None:
         self.events.emit(event)

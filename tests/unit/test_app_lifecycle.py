@@ -107,3 +107,33 @@ def test_export_import_round_trip_keeps_app_hash() -> None:
     other.commit()
     assert other.export_genesis() == exported
     assert other.app_hash == app.app_hash
+
+
+def test_recheck_keeps_pending_sequences_and_drops_stale_or_unpayable_txs() -> None:
+    app = PolyLinkApp(None)
+    app.init_chain(CHAIN, GENESIS, 1, 0, -1)
+    block(app, 1, [])
+    app.commit()
+    t0, t1 = send(0), send(1)
+    assert app.check_tx(t0, recheck=False).code == 0
+    assert app.check_tx(t1, recheck=False).code == 0
+    block(app, 2, [t0])  # only t0 made it into the block
+    app.commit()
+    assert app.check_tx(t0, recheck=True).code == 3  # committed: its sequence is stale
+    assert app.check_tx(t1, recheck=True).code == 0  # still valid, re-applied
+    t2 = send(2)
+    assert app.check_tx(t2, recheck=False).code == 0  # builds on the rechecked t1
+    # another node's conflicting txs win the next block and drain the balance:
+    # 1_000_000 - 2000 - 10 (t0) - 2000 - 990_000 (t1b) = 5_990 left
+    t1b = send(1, amount=990_000)
+    block(app, 3, [t1b])
+    app.commit()
+    assert app.check_tx(t1, recheck=True).code == 3
+    t2b = send(2, amount=3_000)  # 5_990 - 2000 - 3000 = 990 left
+    t3 = send(3)
+    block(app, 4, [t2b])
+    app.commit()
+    assert app.check_tx(t2, recheck=True).code == 3
+    assert app.check_tx(t3, recheck=True).code == 6  # right sequence, cannot pay the fee
+    ctx = app.query_context()
+    assert app.m.bank.get_balance(ctx, ALICE.address, "upoly") == 990

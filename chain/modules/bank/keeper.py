@@ -8,12 +8,16 @@ from chain.core.address import from_bech32, to_bech32
 from chain.core.codec import decode, encode
 from chain.core.coins import Coins
 from chain.core.context import Context
-from chain.core.events import Event
+from chain.core.events import Event, index_keys
 from chain.core.store import KVStore, PrefixStore
 from chain.modules.bank import keys
 from chain.modules.bank.errors import ErrInsufficientFunds
 from chain.modules.bank.expected import AccountKeeper
 from chain.modules.bank.params import default_params
+
+
+index_keys("transfer", "sender", "recipient")
+index_keys("message", "module", "action", "sender")
 
 
 class BankKeeper:
