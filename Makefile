@@ -10,7 +10,7 @@ PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 BENCH ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup demo demo-down test test-fast bench clean-setup help
+.PHONY: setup demo demo-down test test-fast lint bench clean-setup help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/'
@@ -46,6 +46,10 @@ test: setup ## run every test (unit, property, e2e on a real CometBFT localnet)
 
 test-fast: setup ## unit and property tests only
 	@$(PY) -m pytest -q -rs tests/unit tests/property $(PYTEST_ARGS)
+
+lint: setup ## ruff on the hand-written code, mypy --strict on chain/ and genesis/
+	@$(VENV)/bin/ruff check chain genesis scripts tests
+	@$(VENV)/bin/mypy chain genesis
 
 bench: setup ## run the benchmarks (BENCH=<name> for one); figures go to bench/results/
 	@$(PY) scripts/bench.py $(BENCH)

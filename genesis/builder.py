@@ -31,7 +31,9 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from polylink.auth.v1 import genesis_pb2 as auth_genesis
 from polylink.auth.v1 import types_pb2 as auth_types
+from polylink.bank.v1 import genesis_pb2 as bank_genesis
 from polylink.bank.v1 import types_pb2 as bank_types
 from polylink.base.v1 import coin_pb2
 
@@ -106,6 +108,14 @@ def _decode(app_state: Mapping[str, Any]) -> dict[str, Message]:
     return out
 
 
+def _auth_bank(states: Mapping[str, Message]) -> tuple[auth_genesis.GenesisState, bank_genesis.GenesisState]:
+    """The auth and bank GenesisStates out of `_decode`'s result (the same objects, typed)."""
+    auth, bank = states["auth"], states["bank"]
+    if not isinstance(auth, auth_genesis.GenesisState) or not isinstance(bank, bank_genesis.GenesisState):
+        raise TypeError(f"unexpected genesis state types {type(auth).__name__}, {type(bank).__name__}")
+    return auth, bank
+
+
 def _encode(states: Mapping[str, Message]) -> AppState:
     return {name: to_json(gs) for name, gs in states.items()}
 
@@ -118,18 +128,18 @@ def default_app_state(overrides: Mapping[str, Any] | None = None) -> AppState:
 def canonical_app_state(app_state: Mapping[str, Any]) -> AppState:
     """The same state in canonical form (defaults filled in, sorted, supply recomputed)."""
     states = _decode(app_state)
-    auth, bank = states["auth"], states["bank"]
-    accounts = sorted(auth.accounts, key=lambda a: a.account_number)  # type: ignore[attr-defined]
-    del auth.accounts[:]  # type: ignore[attr-defined]
-    auth.accounts.extend(accounts)  # type: ignore[attr-defined]
-    balances = sorted(bank.balances, key=lambda b: _addr(b.address, "bank balance"))  # type: ignore[attr-defined]
-    del bank.balances[:]  # type: ignore[attr-defined]
-    bank.balances.extend(balances)  # type: ignore[attr-defined]
+    auth, bank = _auth_bank(states)
+    accounts = sorted(auth.accounts, key=lambda a: a.account_number)
+    del auth.accounts[:]
+    auth.accounts.extend(accounts)
+    balances = sorted(bank.balances, key=lambda b: _addr(b.address, "bank balance"))
+    del bank.balances[:]
+    bank.balances.extend(balances)
     total = Coins()
     for b in balances:
         total = total + _coins(b.coins, b.address)
-    del bank.supply[:]  # type: ignore[attr-defined]
-    bank.supply.extend(total.to_proto(coin_pb2.Coin))  # type: ignore[attr-defined]
+    del bank.supply[:]
+    bank.supply.extend(total.to_proto(coin_pb2.Coin))
     return _encode(states)
 
 
@@ -145,15 +155,15 @@ def add_account(app_state: Mapping[str, Any], address: str, coins: Coins) -> App
     if coins.is_zero():
         raise GenesisError(f"account {address}: give it a positive balance, e.g. 1000000upoly")
     states = _decode(app_state)
-    auth, bank = states["auth"], states["bank"]
-    if any(a.address == address for a in auth.accounts):  # type: ignore[attr-defined]
+    auth, bank = _auth_bank(states)
+    if any(a.address == address for a in auth.accounts):
         raise GenesisError(f"account {address} is already in genesis")
-    if any(b.address == address for b in bank.balances):  # type: ignore[attr-defined]
+    if any(b.address == address for b in bank.balances):
         raise GenesisError(f"account {address} already has a genesis balance")
-    number = max((a.account_number for a in auth.accounts), default=-1) + 1  # type: ignore[attr-defined]
-    auth.accounts.append(auth_types.Account(address=address, account_number=number))  # type: ignore[attr-defined]
-    bank.balances.append(  # type: ignore[attr-defined]
-        bank_types.Balance(address=address, coins=coins.to_proto(coin_pb2.Coin))  # type: ignore[arg-type]
+    number = max((a.account_number for a in auth.accounts), default=-1) + 1
+    auth.accounts.append(auth_types.Account(address=address, account_number=number))
+    bank.balances.append(
+        bank_types.Balance(address=address, coins=coins.to_proto(coin_pb2.Coin))
     )
     return canonical_app_state(_encode(states))
 
@@ -222,7 +232,7 @@ def with_validator(
         raise GenesisError(
             f"the validator key of {node_home} ({entry['address']}) is already in genesis"
         )
-    out["validators"] = vals + [entry]
+    out["validators"] = [*vals, entry]
     return out
 
 

@@ -20,7 +20,8 @@ BENCHES = {
 def write_result(name: str, figures: dict[str, object]) -> Path:
     out = ROOT / "bench" / "results" / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"bench": name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **figures}, indent=1))
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    out.write_text(json.dumps({"bench": name, "at": at, **figures}, indent=1))
     return out
 
 

@@ -44,7 +44,10 @@ def main() -> int:
         for src, dst, amount in (("user0", "user1", 1_500_000), ("user1", "user2", 250_000), ("user2", "user0", 42)):
             res = c.bank_send(src, addr[dst], f"{amount}upoly")
             tx = c.wait(res.hash, timeout=60)
-            print(f"    {src} -> {dst} {amount}upoly: height {tx.height}, code {tx.code}, gas {tx.gas_used}/{tx.gas_wanted}, tx {tx.hash[:16]}..")
+            print(
+                f"    {src} -> {dst} {amount}upoly: height {tx.height}, code {tx.code},"
+                f" gas {tx.gas_used}/{tx.gas_wanted}, tx {tx.hash[:16]}.."
+            )
         print("==> balances (upoly), before -> after (each transfer also paid a 2000upoly fee):")
         for u, a in addr.items():
             print(f"    {u}: {before[u]} -> {c.balance(a)}")

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from polylink.tx.v1 import tx_pb2
 from tendermint.abci import types_pb2 as abci
 
 from chain.app.app import APP_VERSION, PolyLinkApp, TxResult
 from chain.core.codec import decode, encode
 from chain.core.errors import ChainError, ErrInternal
 from chain.core.events import Event, is_indexed
-from polylink.tx.v1 import tx_pb2
 
 log = logging.getLogger("polylink.abci")
 
@@ -23,13 +26,16 @@ SIMULATE_PATH = "/polylink.tx.v1.Service/Simulate"
 
 def _events(events: list[Event]) -> list[abci.Event]:
     return [
-        abci.Event(type=e.type, attributes=[abci.EventAttribute(key=k, value=v, index=is_indexed(e.type, k)) for k, v in e.attributes])
+        abci.Event(
+            type=e.type,
+            attributes=[abci.EventAttribute(key=k, value=v, index=is_indexed(e.type, k)) for k, v in e.attributes],
+        )
         for e in events
     ]
 
 
-def _time_ns(ts: object) -> int:
-    return int(ts.seconds) * 1_000_000_000 + int(ts.nanos)  # type: ignore[attr-defined]
+def _time_ns(ts: Timestamp) -> int:
+    return int(ts.seconds) * 1_000_000_000 + int(ts.nanos)
 
 
 def echo(app: PolyLinkApp, req: abci.RequestEcho) -> abci.ResponseEcho:
@@ -100,6 +106,7 @@ def commit(app: PolyLinkApp, req: abci.RequestCommit) -> abci.ResponseCommit:
 
 
 def query(app: PolyLinkApp, req: abci.RequestQuery) -> abci.ResponseQuery:
+    resp: Message
     try:
         if req.path == SIMULATE_PATH:
             sim = decode(tx_pb2.SimulateRequest, req.data)
@@ -139,12 +146,16 @@ def verify_vote_extension(app: PolyLinkApp, req: abci.RequestVerifyVoteExtension
     return abci.ResponseVerifyVoteExtension(status=abci.ResponseVerifyVoteExtension.ACCEPT)
 
 
-# oneof field name of Request -> (handler, oneof field name of Response)
-HANDLERS: dict[str, Callable[[PolyLinkApp, object], object]] = {
+# The request's class is picked at run time by the oneof field name, a pairing
+# a Callable type cannot express; hence Any for the request argument.
+Handler = Callable[[PolyLinkApp, Any], Message]
+
+# oneof field name of Request (and of Response) -> handler
+HANDLERS: dict[str, Handler] = {
     "echo": echo, "flush": flush, "info": info, "init_chain": init_chain, "query": query,
     "check_tx": check_tx, "commit": commit, "list_snapshots": list_snapshots,
     "offer_snapshot": offer_snapshot, "load_snapshot_chunk": load_snapshot_chunk,
     "apply_snapshot_chunk": apply_snapshot_chunk, "prepare_proposal": prepare_proposal,
     "process_proposal": process_proposal, "extend_vote": extend_vote,
     "verify_vote_extension": verify_vote_extension, "finalize_block": finalize_block,
-}  # type: ignore[dict-item]
+}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 from tendermint.abci import types_pb2 as abci
 
@@ -80,8 +81,9 @@ class ABCIServer:
         which = req.WhichOneof("value")
         if which is None:
             return abci.Response(exception=abci.ResponseException(error="empty request"))
-        resp = HANDLERS[which](self.app, getattr(req, which))
-        return abci.Response(**{which: resp})
+        # the Response oneof field shares the Request's name, known only at run time
+        fields: dict[str, Any] = {which: HANDLERS[which](self.app, getattr(req, which))}
+        return abci.Response(**fields)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # CometBFT opens its connections once per process: a new one means a new

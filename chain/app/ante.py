@@ -94,7 +94,7 @@ def ante(
     if not fee.is_zero():
         try:
             bk.send_to_module(ctx, tx.signer, FEE_COLLECTOR, fee)
-        except Exception as e:  # noqa: BLE001 - re-tagged with the ante's own code
+        except Exception as e:  # bank's insufficient-funds error is re-tagged with the ante's own code
             if getattr(e, "kind", None) is ErrBankInsufficientFunds:
                 raise ErrInsufficientFunds.wrap(str(e)) from None
             raise

@@ -57,7 +57,7 @@ class TxResult:
     data: bytes = b""
 
     @staticmethod
-    def error(e: ChainError, gas_wanted: int = 0, gas_used: int = 0, events: list[Event] | None = None) -> "TxResult":
+    def error(e: ChainError, gas_wanted: int = 0, gas_used: int = 0, events: list[Event] | None = None) -> TxResult:
         return TxResult(e.code, e.codespace, e.log, gas_wanted, gas_used, events or [])
 
 

@@ -54,6 +54,8 @@ class AppModule(Protocol):
     def invariants(self) -> list[tuple[str, Invariant]]: ...
 
 
-def query_routes_for(service_full_name: str, handlers: dict[str, tuple[type[Message], QueryHandler]]) -> list[QueryRoute]:
+def query_routes_for(
+    service_full_name: str, handlers: dict[str, tuple[type[Message], QueryHandler]]
+) -> list[QueryRoute]:
     """QueryRoutes for one gRPC service from {method: (request class, handler)}."""
     return [QueryRoute(f"/{service_full_name}/{m}", cls, h) for m, (cls, h) in sorted(handlers.items())]

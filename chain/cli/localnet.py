@@ -135,7 +135,8 @@ def cmd_up(a: argparse.Namespace) -> int:
             print(f"  node{i}  rpc {net.rpc_url(i)}  log {net.log_path(i, 'cometbft')}")
         else:
             print(
-                f"  node{i}  rpc {net.rpc_url(i)}  grpc {net.grpc_addr(i)}  logs {net.node_home(i)}/{{app,cometbft}}.log"
+                f"  node{i}  rpc {net.rpc_url(i)}  grpc {net.grpc_addr(i)}"
+                f"  logs {net.node_home(i)}/{{app,cometbft}}.log"
             )
     keys = ", ".join(net.validator_keys + net.user_keys)
     print(f"keyring {net.keyring_dir} (funded: {keys})")

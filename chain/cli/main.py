@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     if func is None:
         # print the help of the deepest group given
         target = parser
-        for action in parser._subparsers._group_actions if parser._subparsers else []:  # type: ignore[union-attr]
-            if args.group and args.group in action.choices:
+        for action in parser._subparsers._group_actions if parser._subparsers else []:
+            if isinstance(action, argparse._SubParsersAction) and args.group and args.group in action.choices:
                 target = action.choices[args.group]
         target.print_help()
         return 2

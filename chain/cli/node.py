@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from chain.abci.server import ABCIServer
 from chain.app.app import PolyLinkApp
@@ -66,11 +67,17 @@ async def _run(a: argparse.Namespace) -> int:
 
         grpc_server = await start_grpc(app, a.grpc, a.rpc)
         log.info("gRPC listening on %s", a.grpc)
-    stop = asyncio.get_running_loop().create_future()
+    stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def request_stop() -> None:
+        if not stop.done():
+            stop.set_result(None)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+        asyncio.get_running_loop().add_signal_handler(sig, request_stop)
     assert abci_server.fatal is not None
-    done, _ = await asyncio.wait([stop, abci_server.fatal], return_when=asyncio.FIRST_COMPLETED)
+    watched: list[asyncio.Future[Any]] = [stop, abci_server.fatal]
+    done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
     code = 0
     if abci_server.fatal in done:
         log.error("stopping after a fatal error: %r", abci_server.fatal.result())

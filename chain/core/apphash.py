@@ -30,13 +30,13 @@ class StateAccumulator:
         self.acc = acc % MODULUS
 
     @staticmethod
-    def of_items(items: Iterable[tuple[bytes, bytes]]) -> "StateAccumulator":
+    def of_items(items: Iterable[tuple[bytes, bytes]]) -> StateAccumulator:
         s = StateAccumulator()
         for k, v in items:
             s.acc = (s.acc + element(k, v)) % MODULUS
         return s
 
-    def apply(self, changes: Iterable[tuple[bytes, bytes | None, bytes | None]]) -> "StateAccumulator":
+    def apply(self, changes: Iterable[tuple[bytes, bytes | None, bytes | None]]) -> StateAccumulator:
         """New accumulator after (key, old value or None, new value or None) changes."""
         acc = self.acc
         for k, old, new in changes:
@@ -52,7 +52,7 @@ class StateAccumulator:
         return self.acc.to_bytes(ELEMENT_BYTES, "big")
 
     @staticmethod
-    def from_bytes(b: bytes) -> "StateAccumulator":
+    def from_bytes(b: bytes) -> StateAccumulator:
         return StateAccumulator(int.from_bytes(b, "big"))
 
     def app_hash(self) -> bytes:

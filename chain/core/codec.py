@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from google.protobuf import any_pb2, json_format, unknown_fields
 from typing import TypeVar
 
+from google.protobuf import any_pb2, json_format, unknown_fields
 from google.protobuf.message import DecodeError, Message
 
 from chain.core.errors import ErrTxDecode

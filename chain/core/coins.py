@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import Protocol, TypeVar
 
 from chain.core.errors import register
 
@@ -30,6 +31,27 @@ def check_denom(d: str) -> str:
     return d
 
 
+class CoinMessage(Protocol):
+    """What Coins reads from a coin message (polylink.base.v1.Coin); core stays free of generated code."""
+
+    @property
+    def denom(self) -> str: ...
+    @property
+    def amount(self) -> str: ...
+
+
+C_co = TypeVar("C_co", covariant=True)
+
+
+class CoinFactory(Protocol[C_co]):
+    """A coin message class (polylink.base.v1.Coin), called with keywords as generated classes are."""
+
+    def __call__(self, *, denom: str, amount: str) -> C_co: ...
+
+
+C = TypeVar("C")
+
+
 class Coins:
     """An immutable multiset of positive amounts, iterated in denom order."""
 
@@ -45,7 +67,7 @@ class Coins:
         self._m = dict(sorted(m.items()))
 
     @staticmethod
-    def from_pairs(pairs: Iterable[tuple[str, str]], *, strict: bool = True) -> "Coins":
+    def from_pairs(pairs: Iterable[tuple[str, str]], *, strict: bool = True) -> Coins:
         """From (denom, amount-string) pairs; strict rejects zero amounts, duplicates, disorder."""
         m: dict[str, int] = {}
         last = ""
@@ -64,11 +86,11 @@ class Coins:
         return Coins(m)
 
     @staticmethod
-    def from_proto(coins: Iterable[object], *, strict: bool = True) -> "Coins":
-        return Coins.from_pairs(((c.denom, c.amount) for c in coins), strict=strict)  # type: ignore[attr-defined]
+    def from_proto(coins: Iterable[CoinMessage], *, strict: bool = True) -> Coins:
+        return Coins.from_pairs(((c.denom, c.amount) for c in coins), strict=strict)
 
     @staticmethod
-    def parse(text: str) -> "Coins":
+    def parse(text: str) -> Coins:
         """'100upoly,5uabc' -> Coins (the CLI's syntax)."""
         m: dict[str, int] = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
@@ -90,13 +112,13 @@ class Coins:
     def is_zero(self) -> bool:
         return not self._m
 
-    def __add__(self, other: "Coins") -> "Coins":
+    def __add__(self, other: Coins) -> Coins:
         m = dict(self._m)
         for d, a in other._m.items():
             m[d] = m.get(d, 0) + a
         return Coins(m)
 
-    def __sub__(self, other: "Coins") -> "Coins":
+    def __sub__(self, other: Coins) -> Coins:
         """Raises ErrInvalidCoins when the result would be negative."""
         m = dict(self._m)
         for d, a in other._m.items():
@@ -116,5 +138,5 @@ class Coins:
 
     __repr__ = __str__
 
-    def to_proto(self, cls: type) -> list[object]:
+    def to_proto(self, cls: CoinFactory[C]) -> list[C]:
         return [cls(denom=d, amount=str(a)) for d, a in self._m.items()]

@@ -38,16 +38,16 @@ class Context:
     gas: GasMeter = field(default_factory=lambda: GasMeter(None))
     gas_schedule: GasSchedule = field(default_factory=GasSchedule)
     events: EventManager = field(default_factory=EventManager)
-    _views: dict[bytes, KVStore] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _views: dict[bytes, PrefixStore[GasKVStore]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def kv(self, namespace: bytes) -> KVStore:
         """A module's gas-metered view of its own namespace (built once per context)."""
         v = self._views.get(namespace)
-        if v is None or v.parent.meter is not self.gas or v.parent.s is not self.gas_schedule:  # type: ignore[attr-defined]
+        if v is None or v.parent.meter is not self.gas or v.parent.s is not self.gas_schedule:
             v = self._views[namespace] = PrefixStore(GasKVStore(self.store, self.gas, self.gas_schedule), namespace)
         return v
 
-    def branch(self) -> tuple["Context", CacheStore]:
+    def branch(self) -> tuple[Context, CacheStore]:
         """A child context writing to a new branch; `cache.write()` keeps its writes."""
         cache = CacheStore(self.store)
         return Context(cache, self.header, self.mode, self.gas, self.gas_schedule, EventManager()), cache

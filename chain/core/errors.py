@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-_REGISTRY: dict[tuple[str, int], "ErrorKind"] = {}
+_REGISTRY: dict[tuple[str, int], ErrorKind] = {}
 
 
 class ChainError(Exception):
     """A failure with a registered (codespace, code) and a log that says why."""
 
-    def __init__(self, kind: "ErrorKind", detail: str = "") -> None:
+    def __init__(self, kind: ErrorKind, detail: str = "") -> None:
         self.kind = kind
         self.detail = detail
         super().__init__(self.log)

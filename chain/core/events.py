@@ -11,7 +11,7 @@ class Event:
     attributes: tuple[tuple[str, str], ...]
 
     @staticmethod
-    def of(type_: str, **attrs: object) -> "Event":
+    def of(type_: str, **attrs: object) -> Event:
         """Attributes keep their keyword order (deterministic); values become strings."""
         return Event(type_, tuple((k, str(v)) for k, v in attrs.items()))
 

@@ -10,8 +10,9 @@ Iteration is always in byte order of the keys, merged across layers.
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 
 class KVStore(Protocol):
@@ -100,7 +101,7 @@ class CacheStore:
         theirs = self.parent.iterate(start, end, reverse)
         i = 0
         nxt = next(theirs, None)
-        before = (lambda a, b: a > b) if reverse else (lambda a, b: a < b)
+        before = operator.gt if reverse else operator.lt
         while nxt is not None or i < len(mine):
             if i < len(mine) and (nxt is None or not before(nxt[0], mine[i])):
                 k = mine[i]
@@ -131,10 +132,17 @@ class CacheStore:
         self._dirty.clear()
 
 
-class PrefixStore:
-    """A view of the keys under one prefix (each module owns one)."""
+P = TypeVar("P", bound=KVStore)
 
-    def __init__(self, parent: KVStore, prefix: bytes) -> None:
+
+class PrefixStore(Generic[P]):
+    """A view of the keys under one prefix (each module owns one).
+
+    Generic in the parent's type so a holder can still reach the parent's own
+    attributes (the context checks which gas meter its cached views charge).
+    """
+
+    def __init__(self, parent: P, prefix: bytes) -> None:
         self.parent = parent
         self.prefix = prefix
 

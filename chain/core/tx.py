@@ -11,7 +11,8 @@ import functools
 import hashlib
 from dataclasses import dataclass
 
-from nacl.exceptions import BadSignatureError, ValueError as NaclValueError
+from nacl.exceptions import BadSignatureError
+from nacl.exceptions import ValueError as NaclValueError
 from nacl.signing import VerifyKey
 from polylink.tx.v1 import tx_pb2
 

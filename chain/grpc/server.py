@@ -33,7 +33,7 @@ from chain.grpc.tx_service import TxService
 SHUTDOWN_GRACE_S = 1.0
 
 
-class GrpcServer(grpc.aio.Server):  # type: ignore[misc,unused-ignore]  # Any without types-grpcio
+class GrpcServer(grpc.aio.Server):
     """A grpc.aio.Server that also owns the CometBFT RPC client its Tx service uses.
 
     Construct it inside the running event loop (grpc.aio binds to it).
@@ -55,7 +55,8 @@ class GrpcServer(grpc.aio.Server):  # type: ignore[misc,unused-ignore]  # Any wi
         self.port = 0
         self.rpc = CometRPC(rpc_url, transport=transport)
         self._resources = AsyncExitStack()
-        self.health = health.aio.HealthServicer()
+        # grpc-stubs 1.53 predates grpc_health.v1.aio (the asyncio servicer grpcio ships)
+        self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self._server = grpc.aio.server()
         self.service_names: list[str] = []
         self._register()
@@ -67,7 +68,7 @@ class GrpcServer(grpc.aio.Server):  # type: ignore[misc,unused-ignore]  # Any wi
             )
             self.service_names.append(name)
         tx_servicer = TxService(self.app, self.rpc)
-        tx_pb2_grpc.add_ServiceServicer_to_server(tx_servicer, self._server)  # type: ignore[no-untyped-call,unused-ignore]
+        tx_pb2_grpc.add_ServiceServicer_to_server(tx_servicer, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         self.service_names += [TX_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(self.service_names, self._server)
@@ -86,7 +87,7 @@ class GrpcServer(grpc.aio.Server):  # type: ignore[misc,unused-ignore]  # Any wi
         for name in ["", *self.service_names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
-    async def stop(self, grace: float | None) -> None:
+    async def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, finish in-flight calls within `grace` seconds, close the RPC client."""
         await self.health.enter_graceful_shutdown()
         try:
@@ -111,13 +112,14 @@ class GrpcServer(grpc.aio.Server):  # type: ignore[misc,unused-ignore]  # Any wi
 
     # -- the rest of grpc.aio.Server, delegated ----------------------------
 
-    def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:
+    def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler[Any, Any]]) -> None:
         self._server.add_generic_rpc_handlers(tuple(handlers))
 
     def add_registered_method_handlers(
         self, service_name: str, method_handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]
     ) -> None:
-        self._server.add_registered_method_handlers(service_name, method_handlers)
+        # grpc-stubs 1.53 predates this method (grpcio >= 1.63 has it on grpc.aio.Server)
+        self._server.add_registered_method_handlers(service_name, method_handlers)  # type: ignore[attr-defined]
 
     def add_insecure_port(self, address: str) -> int:
         return int(self._server.add_insecure_port(address))

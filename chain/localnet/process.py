@@ -8,6 +8,7 @@ check that /proc/PID/cmdline is still exactly the command we started.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -74,10 +75,8 @@ def _reap(pid: int) -> None:
         if p.poll() is not None:
             del _children[pid]
         return
-    try:
+    with contextlib.suppress(ChildProcessError):  # not our child: init reaps it
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass  # not our child: init reaps it
 
 
 def cmdline(pid: int) -> tuple[str, ...] | None:
@@ -162,10 +161,8 @@ def stop(
 def _signal(rec: ProcRecord, sig: signal.Signals) -> None:
     if cmdline(rec.pid) != rec.cmd:  # exited (or PID reused) since we looked
         return
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(rec.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def log_tail(path: str | Path, lines: int = 15) -> str:

@@ -11,7 +11,6 @@ import asyncio
 import base64
 import time
 from dataclasses import dataclass
-
 from urllib.parse import urlsplit
 
 import httpx

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from polylink.bank.v1 import tx_pb2 as bank_tx
 from polylink.base.v1 import coin_pb2
-
-import subprocess
-import sys
 
 from chain.client.tx_builder import build_tx
 from chain.localnet.net import Localnet
@@ -46,9 +45,9 @@ def _app_txs(net: Localnet) -> list[list[bytes]]:
     to = kr.show(net.user_keys[-1]).address
     out = []
     for s in signers:
+        msg = bank_tx.MsgSend(from_address=s.address, to_address=to, amount=[coin_pb2.Coin(denom="upoly", amount="1")])
         out.append([
-            build_tx([bank_tx.MsgSend(from_address=s.address, to_address=to, amount=[coin_pb2.Coin(denom="upoly", amount="1")])],
-                     s, chain_id=net.chain_id, sequence=q, fee=2000, gas_limit=200_000)
+            build_tx([msg], s, chain_id=net.chain_id, sequence=q, fee=2000, gas_limit=200_000)
             for q in range(PER_SENDER)
         ])
     return out

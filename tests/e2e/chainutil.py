@@ -26,7 +26,7 @@ def app_hashes(net: Localnet, lo: int, hi: int, nodes: list[int] | None = None) 
     async def run() -> list[dict[int, str]]:
         return list(await asyncio.gather(*(_header_app_hashes(net.rpc_url(i), lo, hi) for i in idx)))
 
-    return dict(zip(idx, asyncio.run(run())))
+    return dict(zip(idx, asyncio.run(run()), strict=True))
 
 
 def heights(net: Localnet) -> list[int]:

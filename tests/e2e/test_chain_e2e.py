@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from polylink.bank.v1 import tx_pb2 as bank_tx
@@ -76,12 +75,17 @@ def test_200_transfers_exact_balances_and_same_app_hash_everywhere(net: Localnet
     assert_same_app_hash_every_height(net, top)
 
 
-def _raw_send(signer: Signer, to: str, amount: int, *, chain_id: str, sequence: int, fee: int = FEE, memo: str = "") -> bytes:
-    msg = bank_tx.MsgSend(from_address=signer.address, to_address=to, amount=[coin_pb2.Coin(denom="upoly", amount=str(amount))])
+def _raw_send(
+    signer: Signer, to: str, amount: int, *, chain_id: str, sequence: int, fee: int = FEE, memo: str = ""
+) -> bytes:
+    coins = [coin_pb2.Coin(denom="upoly", amount=str(amount))]
+    msg = bank_tx.MsgSend(from_address=signer.address, to_address=to, amount=coins)
     return build_tx([msg], signer, chain_id=chain_id, sequence=sequence, fee=fee, gas_limit=GAS, memo=memo)
 
 
-def test_each_invalid_tx_is_rejected_with_its_own_code_and_changes_nothing(net: Localnet, clients: list[SyncClient]) -> None:
+def test_each_invalid_tx_is_rejected_with_its_own_code_and_changes_nothing(
+    net: Localnet, clients: list[SyncClient]
+) -> None:
     c = clients[1]
     chain_id = c.chain_id()
     alice = net.keyring().get_signer(net.user_keys[0])

@@ -42,7 +42,10 @@ def test_cli_keys_send_wait_and_query(localnet: Localnet) -> None:
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
     assert cli("keys", "add", "carol", "--home", home).returncode != 0  # never overwrites a key
 
-    r = cli("tx", "bank", "send", localnet.user_keys[0], carol, "777upoly", "--home", home, "--node", node, "--wait", "--output", "json")
+    r = cli(
+        "tx", "bank", "send", localnet.user_keys[0], carol, "777upoly",
+        "--home", home, "--node", node, "--wait", "--output", "json",
+    )
     assert r.returncode == 0, r.stderr
     sent = json.loads(r.stdout)
     assert sent["code"] == 0 and sent["height"] > 0
@@ -84,7 +87,8 @@ def test_grpc_queries_tx_service_reflection_health(localnet: Localnet) -> None:
         with SyncClient(localnet.rpc_url(0)) as c:
             seq = c.next_sequence(user.address)
             chain_id = c.chain_id()
-        msg = bank_tx.MsgSend(from_address=user.address, to_address=fresh, amount=[coin_pb2.Coin(denom="upoly", amount="55")])
+        coins = [coin_pb2.Coin(denom="upoly", amount="55")]
+        msg = bank_tx.MsgSend(from_address=user.address, to_address=fresh, amount=coins)
         tx = build_tx([msg], user, chain_id=chain_id, sequence=seq, fee=2000)
         svc = tx_pb2_grpc.ServiceStub(ch)
         sim = svc.Simulate(tx_pb2.SimulateRequest(tx_bytes=tx), timeout=10)
@@ -99,6 +103,10 @@ def test_grpc_queries_tx_service_reflection_health(localnet: Localnet) -> None:
         health = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
         assert health.status == health_pb2.HealthCheckResponse.SERVING
         refl = reflection_pb2_grpc.ServerReflectionStub(ch)
-        answers = list(refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10))
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        answers = list(refl.ServerReflectionInfo(iter([request]), timeout=10))
         names = {s.name for s in answers[0].list_services_response.service}
-        assert {"polylink.bank.v1.Query", "polylink.auth.v1.Query", "polylink.tx.v1.Service", "grpc.health.v1.Health"} <= names
+        expected = {
+            "polylink.bank.v1.Query", "polylink.auth.v1.Query", "polylink.tx.v1.Service", "grpc.health.v1.Health"
+        }
+        assert expected <= names

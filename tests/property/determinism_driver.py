@@ -29,7 +29,11 @@ def main(seed: int, db: str, blocks: int = 12, per_block: int = 15) -> None:
     addrs = [s.address for s in signers]
     seqs = [0] * len(signers)
     app = PolyLinkApp(SQLStore(db), invariant_period=1)
-    gen = {"bank": {"balances": [{"address": a, "coins": [{"denom": "upoly", "amount": "5000000"}, {"denom": "uzz" + str(i % 2), "amount": "77"}]} for i, a in enumerate(addrs[:4])]}}
+    balances = [
+        {"address": a, "coins": [{"denom": "upoly", "amount": "5000000"}, {"denom": f"uzz{i % 2}", "amount": "77"}]}
+        for i, a in enumerate(addrs[:4])
+    ]
+    gen = {"bank": {"balances": balances}}
     app.init_chain(CHAIN, json.dumps(gen).encode(), 1, 1_700_000_000 * 10**9, 100_000_000)
     for h in range(1, blocks + 1):
         txs = []
@@ -40,11 +44,19 @@ def main(seed: int, db: str, blocks: int = 12, per_block: int = 15) -> None:
                 msg = bank_tx.MsgSend(from_address=addrs[i], to_address=rnd.choice(addrs),
                                       amount=[coin_pb2.Coin(denom="upoly", amount=str(rnd.randint(1, 900_000)))])
             else:
-                outs = [bank_types.Output(address=rnd.choice(addrs), coins=[coin_pb2.Coin(denom="upoly", amount=str(rnd.randint(1, 1000)))]) for _ in range(rnd.randint(1, 3))]
+                outs = [
+                    bank_types.Output(
+                        address=rnd.choice(addrs),
+                        coins=[coin_pb2.Coin(denom="upoly", amount=str(rnd.randint(1, 1000)))],
+                    )
+                    for _ in range(rnd.randint(1, 3))
+                ]
                 total = sum(int(o.coins[0].amount) for o in outs)
-                msg = bank_tx.MsgMultiSend(inputs=[bank_types.Input(address=addrs[i], coins=[coin_pb2.Coin(denom="upoly", amount=str(total))])], outputs=outs)
+                inputs = [bank_types.Input(address=addrs[i], coins=[coin_pb2.Coin(denom="upoly", amount=str(total))])]
+                msg = bank_tx.MsgMultiSend(inputs=inputs, outputs=outs)
             seq = seqs[i] if rnd.random() < 0.9 else seqs[i] + 1  # some bad sequences
-            txs.append(build_tx([msg], signers[i], chain_id=CHAIN, sequence=seq, fee=2_000 + rnd.randint(0, 50), memo=str(rnd.random())))
+            fee = 2_000 + rnd.randint(0, 50)
+            txs.append(build_tx([msg], signers[i], chain_id=CHAIN, sequence=seq, fee=fee, memo=str(rnd.random())))
             if seq == seqs[i]:
                 seqs[i] += 1  # optimistic; failures below resync
         r = app.finalize_block(h, (1_700_000_000 + h) * 10**9, hashlib.sha256(b"%d" % h).digest(), b"", txs)

@@ -39,7 +39,8 @@ class BankMachine(RuleBasedStateMachine):
     @initialize()
     def setup(self) -> None:
         self.app = PolyLinkApp(None)
-        gen = {"bank": {"balances": [{"address": ADDRS[i], "coins": [{"denom": "upoly", "amount": str(a)}]} for i, a in GENESIS.items()]}}
+        balances = [{"address": ADDRS[i], "coins": [{"denom": "upoly", "amount": str(a)}]} for i, a in GENESIS.items()]
+        gen = {"bank": {"balances": balances}}
         self.app.init_chain(CHAIN, json.dumps(gen).encode(), 1, 0, -1)
         self.height = 0
         self.bal = {a: GENESIS.get(i, 0) for i, a in enumerate(ADDRS)}
@@ -49,7 +50,8 @@ class BankMachine(RuleBasedStateMachine):
 
     def _run(self, tx: bytes) -> tuple[int, str]:
         self.height += 1
-        r = self.app.finalize_block(self.height, self.height * 10**9, hashlib.sha256(str(self.height).encode()).digest(), b"", [tx])
+        block_hash = hashlib.sha256(str(self.height).encode()).digest()
+        r = self.app.finalize_block(self.height, self.height * 10**9, block_hash, b"", [tx])
         self.app.commit()
         return r.tx_results[0].code, r.tx_results[0].codespace
 
@@ -75,7 +77,10 @@ class BankMachine(RuleBasedStateMachine):
             self.bal[a] -= amount
             self.bal[b] += amount
 
-    @rule(i=st.integers(0, 2), split=st.lists(st.tuples(st.integers(0, 3), st.integers(1, 50_000)), min_size=1, max_size=4))
+    @rule(
+        i=st.integers(0, 2),
+        split=st.lists(st.tuples(st.integers(0, 3), st.integers(1, 50_000)), min_size=1, max_size=4),
+    )
     def multi_send(self, i: int, split: list[tuple[int, int]]) -> None:
         a = ADDRS[i]
         total = sum(n for _, n in split)
@@ -96,7 +101,12 @@ class BankMachine(RuleBasedStateMachine):
             for j, n in split:
                 self.bal[ADDRS[j]] += n
 
-    @rule(i=st.integers(0, 2), kind=st.sampled_from(["replay", "future_seq", "wrong_chain", "low_fee", "bad_sig", "garbage", "module_recipient"]))
+    @rule(
+        i=st.integers(0, 2),
+        kind=st.sampled_from(
+            ["replay", "future_seq", "wrong_chain", "low_fee", "bad_sig", "garbage", "module_recipient"]
+        ),
+    )
     def invalid(self, i: int, kind: str) -> None:
         a = ADDRS[i]
         if kind == "replay" and self.seq[a] == 0:

@@ -17,11 +17,14 @@ from chain.storage.sql import SQLStore
 CHAIN = "life-1"
 ALICE = Signer(hashlib.sha256(b"alice").digest())
 BOB = Signer(hashlib.sha256(b"bob").digest())
-GENESIS = json.dumps({"bank": {"balances": [{"address": ALICE.address, "coins": [{"denom": "upoly", "amount": "1000000"}]}]}}).encode()
+GENESIS = json.dumps(
+    {"bank": {"balances": [{"address": ALICE.address, "coins": [{"denom": "upoly", "amount": "1000000"}]}]}}
+).encode()
 
 
 def send(seq: int, amount: int = 10) -> bytes:
-    msg = bank_tx.MsgSend(from_address=ALICE.address, to_address=BOB.address, amount=[coin_pb2.Coin(denom="upoly", amount=str(amount))])
+    coins = [coin_pb2.Coin(denom="upoly", amount=str(amount))]
+    msg = bank_tx.MsgSend(from_address=ALICE.address, to_address=BOB.address, amount=coins)
     return build_tx([msg], ALICE, chain_id=CHAIN, sequence=seq, fee=2000)
 
 

@@ -40,7 +40,7 @@ def all_commands(p: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> li
     for action in p._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, child in action.choices.items():
-                out += all_commands(child, prefix + (name,))
+                out += all_commands(child, (*prefix, name))
     return out
 
 

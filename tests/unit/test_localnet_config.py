@@ -91,7 +91,10 @@ def test_spawn_check_and_stop_by_pid(tmp_path: Path) -> None:
 
 
 def test_stop_escalates_to_sigkill(tmp_path: Path) -> None:
-    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('re' + 'ady', flush=True); time.sleep(60)"
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+        " print('re' + 'ady', flush=True); time.sleep(60)"
+    )
     rec = spawn([sys.executable, "-c", code], cwd=tmp_path, log=tmp_path / "p.log")
     deadline = time.monotonic() + 10
     while "ready\n" not in (tmp_path / "p.log").read_text():  # the header line quotes the command

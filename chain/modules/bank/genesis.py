@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from polylink.base.v1 import coin_pb2
 from polylink.bank.v1 import genesis_pb2, types_pb2
+from polylink.base.v1 import coin_pb2
 
 from chain.core.address import from_bech32
 from chain.core.coins import Coins
@@ -45,11 +45,11 @@ def init_genesis(k: BankKeeper, ctx: Context, gs: genesis_pb2.GenesisState) -> N
 
 def export_genesis(k: BankKeeper, ctx: Context) -> genesis_pb2.GenesisState:
     balances = [
-        types_pb2.Balance(address=a, coins=c.to_proto(coin_pb2.Coin))  # type: ignore[arg-type]
+        types_pb2.Balance(address=a, coins=c.to_proto(coin_pb2.Coin))
         for a, c in k.iterate_balances(ctx)
     ]
     return genesis_pb2.GenesisState(
         params=k.get_params(ctx),
         balances=balances,
-        supply=k.total_supply(ctx).to_proto(coin_pb2.Coin),  # type: ignore[arg-type]
+        supply=k.total_supply(ctx).to_proto(coin_pb2.Coin),
     )

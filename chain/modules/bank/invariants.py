@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chain.core.coins import Coins
 from chain.app.module import Invariant
+from chain.core.coins import Coins
 from chain.core.context import Context
 from chain.modules.bank.keeper import BankKeeper
 

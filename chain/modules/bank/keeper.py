@@ -15,7 +15,6 @@ from chain.modules.bank.errors import ErrInsufficientFunds
 from chain.modules.bank.expected import AccountKeeper
 from chain.modules.bank.params import default_params
 
-
 index_keys("transfer", "sender", "recipient")
 index_keys("message", "module", "action", "sender")
 
