@@ -13,9 +13,12 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from polylink.tx.v1 import tx_pb2
 from tendermint.abci import types_pb2 as abci
+from tendermint.crypto import keys_pb2
+from tendermint.types import validator_pb2
 
 from chain.app.app import APP_VERSION, PolyLinkApp, TxResult
 from chain.core.codec import decode, encode
+from chain.core.consensus import Evidence, ValidatorUpdate, Vote
 from chain.core.errors import ChainError, ErrInternal
 from chain.core.events import Event, is_indexed
 
@@ -59,7 +62,9 @@ def info(app: PolyLinkApp, req: abci.RequestInfo) -> abci.ResponseInfo:
 def init_chain(app: PolyLinkApp, req: abci.RequestInitChain) -> abci.ResponseInitChain:
     max_gas = req.consensus_params.block.max_gas if req.HasField("consensus_params") else -1
     app_hash = app.init_chain(req.chain_id, req.app_state_bytes, req.initial_height, _time_ns(req.time), max_gas)
-    return abci.ResponseInitChain(app_hash=app_hash)
+    # The validator set comes from app state when staking created one; otherwise
+    # (no validators in app state) CometBFT keeps genesis.json's.
+    return abci.ResponseInitChain(app_hash=app_hash, validators=_updates(app.genesis_validators))
 
 
 def check_tx(app: PolyLinkApp, req: abci.RequestCheckTx) -> abci.ResponseCheckTx:
@@ -86,8 +91,26 @@ def process_proposal(app: PolyLinkApp, req: abci.RequestProcessProposal) -> abci
     )
 
 
+def _updates(us: list[ValidatorUpdate]) -> list[abci.ValidatorUpdate]:
+    return [abci.ValidatorUpdate(pub_key=keys_pb2.PublicKey(ed25519=u.pub_key), power=u.power) for u in us]
+
+
+_EVIDENCE_KINDS = {abci.DUPLICATE_VOTE: "duplicate_vote", abci.LIGHT_CLIENT_ATTACK: "light_client_attack"}
+
+
 def finalize_block(app: PolyLinkApp, req: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
-    r = app.finalize_block(req.height, _time_ns(req.time), req.hash, req.proposer_address, list(req.txs))
+    votes = [
+        Vote(v.validator.address, v.validator.power, v.block_id_flag == validator_pb2.BLOCK_ID_FLAG_COMMIT)
+        for v in req.decided_last_commit.votes
+    ]
+    evidence = [
+        Evidence(_EVIDENCE_KINDS.get(m.type, "unknown"), m.validator.address, m.validator.power, m.height,
+                 _time_ns(m.time), m.total_voting_power)
+        for m in req.misbehavior
+    ]
+    r = app.finalize_block(
+        req.height, _time_ns(req.time), req.hash, req.proposer_address, list(req.txs), votes, evidence
+    )
     return abci.ResponseFinalizeBlock(
         events=_events(r.events),
         tx_results=[
@@ -98,6 +121,7 @@ def finalize_block(app: PolyLinkApp, req: abci.RequestFinalizeBlock) -> abci.Res
             for t in r.tx_results
         ],
         app_hash=r.app_hash,
+        validator_updates=_updates(r.validator_updates),
     )
 
 

@@ -12,6 +12,7 @@ the ante's writes (fee, sequence).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -22,10 +23,11 @@ from google.protobuf.message import Message
 
 from chain.app.ante import SigCache, ante
 from chain.app.ante import recheck as recheck_tx
-from chain.app.module import AppModule
+from chain.app.module import AppModule, ParamsSpec
 from chain.app.router import MsgRouter, QueryRouter
 from chain.core.apphash import StateAccumulator
 from chain.core.codec import decode, encode, to_json
+from chain.core.consensus import Evidence, ValidatorUpdate, Vote
 from chain.core.context import BlockHeader, Context, ExecMode
 from chain.core.errors import ChainError, ErrInvalidRequest, ErrUnauthorized
 from chain.core.events import Event
@@ -42,7 +44,11 @@ from chain.storage.sql import SQLStore
 log = logging.getLogger("polylink.app")
 
 APP_VERSION = 1
-MODULE_ACCOUNTS = ["bonded_pool", "community_pool", "escrow", "fee_collector", "worker_bond_pool"]
+MODULE_ACCOUNTS = [
+    "bonded_pool", "community_pool", "escrow", "fee_collector", "gov", "not_bonded_pool", "worker_bond_pool",
+]
+# app_state key of the genesis txs (MsgCreateValidator, gentx-style), run after every module's genesis
+GENTX_KEY = "genutil"
 QUERY_GAS_LIMIT = 50_000_000
 
 
@@ -66,6 +72,8 @@ class BlockResult:
     tx_results: list[TxResult]
     events: list[Event]
     app_hash: bytes
+    validator_updates: list[ValidatorUpdate] = field(default_factory=list)
+
 
 
 class Modules:
@@ -77,6 +85,9 @@ class Modules:
         self.all: list[AppModule] = [AuthModule(self.auth), BankModule(self.bank)]
         self.msgs = MsgRouter(self.all)
         self.queries = QueryRouter(self.all)
+        self.params: dict[str, ParamsSpec] = {
+            m.name: spec for m in self.all if (spec := m.params_spec()) is not None
+        }
 
 
 class PolyLinkApp:
@@ -101,6 +112,7 @@ class PolyLinkApp:
         self._genesis: tuple[CacheStore, dict[str, bytes]] | None = None
         self._pending: tuple[int, bytes, StateAccumulator] | None = None
         self.check = CacheStore(self.committed)
+        self.genesis_validators: list[ValidatorUpdate] = []
 
     @property
     def committed(self) -> KVStore:
@@ -119,7 +131,7 @@ class PolyLinkApp:
         state = json.loads(app_state or b"{}")
         if not isinstance(state, dict):
             raise ErrInvalidRequest.wrap("app_state must be a JSON object")
-        known = {m.name for m in self.m.all}
+        known = {m.name for m in self.m.all} | {GENTX_KEY}
         unknown = sorted(set(state) - known)
         if unknown:
             raise ErrInvalidRequest.wrap(f"app_state has unknown modules {unknown}")
@@ -127,10 +139,27 @@ class PolyLinkApp:
             gs = mod.genesis_from_json(state[mod.name]) if mod.name in state else mod.default_genesis()
             mod.validate_genesis(gs)
             mod.init_genesis(ctx, gs)
+        self._run_gentxs(ctx, state.get(GENTX_KEY) or {})
+        # the genesis validator set comes from app state (staking), not genesis.json
+        self.genesis_validators = [u for mod in self.m.all for u in mod.end_block(ctx)]
         self._assert_invariants(ctx)
         self._genesis = (self.block, {"chain_id": chain_id.encode(), "max_block_gas": str(max_block_gas).encode()})
         self.check = CacheStore(self.block)  # CheckTx before block 1 sees the genesis state
         return self._stage(header.height)
+
+    def _run_gentxs(self, ctx: Context, section: object) -> None:
+        """Signed genesis txs (e.g. each validator's MsgCreateValidator), in order; any failure
+        makes the genesis invalid."""
+        if not isinstance(section, dict) or not isinstance(section.get("gen_txs", []), list):
+            raise ErrInvalidRequest.wrap(f'app_state.{GENTX_KEY} must be {{"gen_txs": [base64 tx, ...]}}')
+        for i, b64 in enumerate(section.get("gen_txs", [])):
+            try:
+                raw = base64.b64decode(str(b64), validate=True)
+            except ValueError:
+                raise ErrInvalidRequest.wrap(f"gen_txs[{i}] is not base64") from None
+            r = self.run_tx(ctx, raw, hashlib.sha256(raw).digest())
+            if r.code:
+                raise ErrInvalidRequest.wrap(f"gen_txs[{i}] failed: {r.codespace}/{r.code} {r.log}")
 
     def export_genesis(self) -> dict[str, object]:
         """Every module's state at the last committed height, as app_state JSON."""
@@ -220,23 +249,31 @@ class PolyLinkApp:
         return gas <= self.max_block_gas
 
     def finalize_block(
-        self, height: int, time_ns: int, block_hash: bytes, proposer: bytes, txs: Sequence[bytes]
+        self,
+        height: int,
+        time_ns: int,
+        block_hash: bytes,
+        proposer: bytes,
+        txs: Sequence[bytes],
+        votes: Sequence[Vote] = (),
+        misbehavior: Sequence[Evidence] = (),
     ) -> BlockResult:
         # Always a fresh branch (on top of genesis before the first Commit): a
         # FinalizeBlock repeated after a CometBFT restart must not see the writes
         # of the attempt whose Commit never came.
         self.block = CacheStore(self._genesis[0] if self._genesis else self.committed)
-        header = BlockHeader(self.chain_id, height, time_ns, block_hash, proposer)
+        header = BlockHeader(
+            self.chain_id, height, time_ns, block_hash, proposer, tuple(votes), tuple(misbehavior)
+        )
         ctx = Context(self.block, header, ExecMode.FINALIZE)
         for mod in self.m.all:
             mod.begin_block(ctx)
         results = [self.run_tx(ctx, t, hashlib.sha256(t).digest()) for t in txs]
-        for mod in self.m.all:
-            mod.end_block(ctx)
+        updates = [u for mod in self.m.all for u in mod.end_block(ctx)]
         if self.invariant_period and height % self.invariant_period == 0:
             self._assert_invariants(ctx)
         self.last_header = header
-        return BlockResult(results, list(ctx.events.events), self._stage(height))
+        return BlockResult(results, list(ctx.events.events), self._stage(height), updates)
 
     def _stage(self, height: int) -> bytes:
         """Compute the app hash of the block branch (over genesis, if pending); keep it for Commit."""

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from google.protobuf.message import Message
 
+from chain.core.consensus import ValidatorUpdate
 from chain.core.context import Context
 
 MsgHandler = Callable[[Context, Any], Message]
@@ -28,6 +29,15 @@ class MsgRoute:
     handler: MsgHandler
     signer: SignerOf
     validate_basic: Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class ParamsSpec:
+    """A module's params, for governance: `set` validates and raises on bad params."""
+
+    cls: type[Message]
+    get: Callable[[Context], Message]
+    set: Callable[[Context, Any], None]
 
 
 @dataclass(frozen=True)
@@ -49,8 +59,14 @@ class AppModule(Protocol):
     def export_genesis(self, ctx: Context) -> Message: ...
     def msg_routes(self) -> list[MsgRoute]: ...
     def query_routes(self) -> list[QueryRoute]: ...
+    def params_spec(self) -> ParamsSpec | None: ...
     def begin_block(self, ctx: Context) -> None: ...
-    def end_block(self, ctx: Context) -> None: ...
+    def end_block(self, ctx: Context) -> list[ValidatorUpdate]:
+        """Per-block work after the txs; validator-set changes for CometBFT (staking only).
+
+        Also called once at the end of InitChain: its updates are the genesis validator set."""
+        ...
+
     def invariants(self) -> list[tuple[str, Invariant]]: ...
 
 

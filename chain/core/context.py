@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from chain.core.consensus import Evidence, Vote
 from chain.core.events import Event, EventManager
 from chain.core.gas import GasKVStore, GasMeter, GasSchedule
 from chain.core.store import CacheStore, KVStore, PrefixStore
@@ -28,6 +29,8 @@ class BlockHeader:
     time_ns: int = 0
     hash: bytes = b""
     proposer: bytes = b""
+    votes: tuple[Vote, ...] = ()  # the decided last commit (who signed block height-1)
+    misbehavior: tuple[Evidence, ...] = ()
 
 
 @dataclass

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf.message import Message
-from polylink.bank.v1 import query_pb2, tx_pb2
+from polylink.bank.v1 import query_pb2, tx_pb2, types_pb2
 
-from chain.app.module import Invariant, MsgRoute, QueryRoute, query_routes_for
+from chain.app.module import Invariant, MsgRoute, ParamsSpec, QueryRoute, query_routes_for
 from chain.core.codec import merge_json
+from chain.core.consensus import ValidatorUpdate
 from chain.core.context import Context
 from chain.modules.bank import genesis, invariants
 from chain.modules.bank.keeper import BankKeeper
 from chain.modules.bank.msg_server import MsgServer, validate_multi_send, validate_send
+from chain.modules.bank.params import validate_params
 from chain.modules.bank.query_server import QueryServer
 
 
@@ -57,11 +59,18 @@ class BankModule:
             },
         )
 
+    def params_spec(self) -> ParamsSpec:
+        def set_params(ctx: Context, p: types_pb2.Params) -> None:
+            validate_params(p)
+            self.keeper.set_params(ctx, p)
+
+        return ParamsSpec(types_pb2.Params, self.keeper.get_params, set_params)
+
     def begin_block(self, ctx: Context) -> None:
         pass
 
-    def end_block(self, ctx: Context) -> None:
-        pass
+    def end_block(self, ctx: Context) -> list[ValidatorUpdate]:
+        return []
 
     def invariants(self) -> list[tuple[str, Invariant]]:
         return [("bank/total-supply", invariants.total_supply(self.keeper))]
