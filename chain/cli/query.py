@@ -25,9 +25,13 @@ from chain.core.coins import Coins
 T = TypeVar("T")
 
 
+from chain.cli.tx import register_module_groups  # noqa: E402  (shared with tx)
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     show_help(parser)
     sub = parser.add_subparsers(dest="query_module", metavar="MODULE")
+    register_module_groups(sub, "register_query")
 
     bank = sub.add_parser(
         "bank", help="bank balances and supply", description="Query the bank module."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 from collections.abc import Callable
 
 from google.protobuf.message import Message
@@ -16,10 +17,26 @@ from chain.client.results import TxResult
 from chain.client.tx_builder import DEFAULT_GAS
 from chain.core.coins import BOND_DENOM, Coins, ErrInvalidCoins
 
+# Later modules add their command groups in chain/cli/<module>_cmds.py, each
+# with register_tx(subparsers) and register_query(subparsers).
+MODULE_GROUPS = ("staking", "slashing", "gov")
+
+
+def register_module_groups(sub: argparse._SubParsersAction[argparse.ArgumentParser], hook: str) -> None:
+    for name in MODULE_GROUPS:
+        try:
+            mod = importlib.import_module(f"chain.cli.{name}_cmds")
+        except ModuleNotFoundError as e:
+            if e.name == f"chain.cli.{name}_cmds":
+                continue
+            raise
+        getattr(mod, hook)(sub)
+
 
 def register(parser: argparse.ArgumentParser) -> None:
     show_help(parser)
     sub = parser.add_subparsers(dest="tx_module", metavar="MODULE")
+    register_module_groups(sub, "register_tx")
     bank = sub.add_parser(
         "bank",
         help="bank transactions (send, multi-send)",
