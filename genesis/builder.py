@@ -20,6 +20,7 @@ every module's `validate_genesis`, then InitChain on an in-memory
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
@@ -37,11 +38,13 @@ from polylink.bank.v1 import genesis_pb2 as bank_genesis
 from polylink.bank.v1 import types_pb2 as bank_types
 from polylink.base.v1 import coin_pb2
 
-from chain.app.app import Modules, PolyLinkApp
+from chain.app.app import GENTX_KEY, Modules, PolyLinkApp
 from chain.app.module import AppModule
+from chain.client.signer import Signer
+from chain.client.tx_builder import build_tx, min_fee
 from chain.core.address import from_bech32
 from chain.core.codec import to_json
-from chain.core.coins import Coins
+from chain.core.coins import BOND_DENOM, Coins
 from chain.core.errors import ChainError
 from genesis.cometbft import (
     check_doc,
@@ -90,7 +93,7 @@ def _decode(app_state: Mapping[str, Any]) -> dict[str, Message]:
     if not isinstance(app_state, Mapping):
         raise GenesisError("app_state must be a JSON object")
     mods = app_modules()
-    unknown = sorted(set(app_state) - set(mods))
+    unknown = sorted(set(app_state) - set(mods) - {GENTX_KEY})
     if unknown:
         raise GenesisError(f"app_state has unknown modules {unknown}; known: {list(mods)}")
     out: dict[str, Message] = {}
@@ -140,7 +143,14 @@ def canonical_app_state(app_state: Mapping[str, Any]) -> AppState:
         total = total + _coins(b.coins, b.address)
     del bank.supply[:]
     bank.supply.extend(total.to_proto(coin_pb2.Coin))
-    return _encode(states)
+    return _with_gentxs(_encode(states), app_state)
+
+
+def _with_gentxs(out: AppState, source: Mapping[str, Any]) -> AppState:
+    """Carry the genesis txs section (not a module) over from `source`."""
+    if GENTX_KEY in source:
+        out[GENTX_KEY] = copy.deepcopy(source[GENTX_KEY])
+    return out
 
 
 def add_account(app_state: Mapping[str, Any], address: str, coins: Coins) -> AppState:
@@ -165,7 +175,7 @@ def add_account(app_state: Mapping[str, Any], address: str, coins: Coins) -> App
     bank.balances.append(
         bank_types.Balance(address=address, coins=coins.to_proto(coin_pb2.Coin))
     )
-    return canonical_app_state(_encode(states))
+    return canonical_app_state(_with_gentxs(_encode(states), app_state))
 
 
 def build_app_state(
@@ -236,6 +246,51 @@ def with_validator(
     return out
 
 
+GENTX_GAS = 400_000
+POWER_REDUCTION = 1_000_000  # upoly per unit of voting power (the staking default)
+
+
+def with_gentx(
+    doc: Mapping[str, Any],
+    operator: Signer,
+    node_home: Path,
+    *,
+    self_bond: int,
+    moniker: str,
+    commission_ppm: int = 100_000,
+) -> GenesisDoc:
+    """A copy of `doc` with a signed MsgCreateValidator (gentx) of `operator` for the
+    consensus key at `node_home`: the app creates the validator through the staking
+    module at InitChain, so the validator set comes from app state."""
+    from polylink.staking.v1 import tx_pb2 as staking_tx  # generated once staking exists
+
+    out = copy.deepcopy(dict(doc))
+    app_state = dict(out.get("app_state") or {})
+    section = dict(app_state.get(GENTX_KEY) or {})
+    gen_txs = list(section.get("gen_txs") or [])
+    msg = staking_tx.MsgCreateValidator(
+        operator_address=operator.address,
+        consensus_pubkey=read_validator_pubkey(node_home),
+        self_bond=coin_pb2.Coin(denom=BOND_DENOM, amount=str(self_bond)),
+        commission_ppm=commission_ppm,
+        moniker=moniker,
+        min_self_delegation="1",
+    )
+    price = int(load_template_param(out, "auth", "min_gas_price_ppm", 10_000))
+    tx = build_tx([msg], operator, chain_id=str(out["chain_id"]), sequence=0,
+                  fee=min_fee(GENTX_GAS, price), gas_limit=GENTX_GAS)
+    gen_txs.append(base64.b64encode(tx).decode())
+    section["gen_txs"] = gen_txs
+    app_state[GENTX_KEY] = section
+    out["app_state"] = app_state
+    return out
+
+
+def load_template_param(doc: Mapping[str, Any], module: str, key: str, default: int) -> Any:
+    params = ((doc.get("app_state") or {}).get(module) or {}).get("params") or {}
+    return params.get(key, default)
+
+
 def build_genesis(
     chain_id: str | None,
     accounts: Sequence[tuple[str, Coins]],
@@ -244,8 +299,14 @@ def build_genesis(
     template: str = DEFAULT_TEMPLATE,
     power: int | None = None,
     genesis_time_ns: int | None = None,
+    operators: Sequence[Signer] | None = None,
 ) -> GenesisDoc:
-    """The whole document: template, funded accounts, one validator per node home (node0, node1, ...)."""
+    """The whole document: template, funded accounts, one validator per node home (node0, node1, ...).
+
+    With `operators` (one per node, funded in `accounts`), each validator is a gentx
+    (MsgCreateValidator run by the staking module at InitChain) and genesis.json lists
+    no validators; without, the node keys go into genesis.json directly (for apps
+    without staking, such as CometBFT's kvstore)."""
     doc = new_genesis(chain_id, template=template, genesis_time_ns=genesis_time_ns)
     doc["app_state"] = build_app_state(accounts, doc["app_state"])
     p = (
@@ -253,6 +314,12 @@ def build_genesis(
         if power is not None
         else int(load_template(template).get("validator_power", DEFAULT_POWER))
     )
+    if operators is not None:
+        if len(operators) != len(node_homes):
+            raise GenesisError(f"{len(operators)} operators for {len(node_homes)} nodes")
+        for i, (op, home) in enumerate(zip(operators, node_homes, strict=True)):
+            doc = with_gentx(doc, op, home, self_bond=p * POWER_REDUCTION, moniker=f"node{i}")
+        return doc
     for i, home in enumerate(node_homes):
         doc = with_validator(doc, home, power=p, name=f"node{i}")
     return doc
@@ -270,14 +337,21 @@ def validate_genesis(doc: Mapping[str, Any]) -> bytes:
     max_gas = int_field(
         doc["consensus_params"]["block"]["max_gas"], "consensus_params.block.max_gas"
     )
+    app = PolyLinkApp(None)
     try:
-        return PolyLinkApp(None).init_chain(
+        app_hash = app.init_chain(
             doc["chain_id"],
             json.dumps(app_state).encode(),
             int_field(doc.get("initial_height", "0"), "initial_height"),
             parse_time(doc["genesis_time"]),
             max_gas,
         )
+        if not doc.get("validators") and not app.genesis_validators:
+            raise GenesisError(
+                "genesis has no validators: add gentxs (MsgCreateValidator) or "
+                "`polylink genesis add-validator`"
+            )
+        return app_hash
     except ChainError as e:
         raise GenesisError(f"InitChain refused the genesis: {e.log}") from None
     except RuntimeError as e:  # a broken invariant at genesis

@@ -39,6 +39,12 @@ from chain.modules.auth.module import AuthModule
 from chain.modules.auth.params import gas_schedule
 from chain.modules.bank.keeper import BankKeeper
 from chain.modules.bank.module import BankModule
+from chain.modules.gov.keeper import GovKeeper
+from chain.modules.gov.module import GovModule
+from chain.modules.slashing.keeper import SlashingKeeper
+from chain.modules.slashing.module import SlashingModule
+from chain.modules.staking.keeper import StakingKeeper
+from chain.modules.staking.module import StakingModule
 from chain.storage.sql import SQLStore
 
 log = logging.getLogger("polylink.app")
@@ -82,12 +88,26 @@ class Modules:
     def __init__(self) -> None:
         self.auth = AccountKeeper(MODULE_ACCOUNTS)
         self.bank = BankKeeper(self.auth)
-        self.all: list[AppModule] = [AuthModule(self.auth), BankModule(self.bank)]
+        self.staking = StakingKeeper(self.auth, self.bank)
+        self.slashing = SlashingKeeper(self.staking)
+        self.gov = GovKeeper(self.auth, self.bank, self.staking)
+        # Genesis, BeginBlock and EndBlock run in this order: gov first (an upgrade
+        # halts before anything else; proposals execute before staking computes the
+        # validator set), staking's EndBlock reports the set, slashing's BeginBlock
+        # reads the last commit.
+        self.all: list[AppModule] = [
+            AuthModule(self.auth),
+            BankModule(self.bank),
+            GovModule(self.gov),
+            StakingModule(self.staking),
+            SlashingModule(self.slashing),
+        ]
         self.msgs = MsgRouter(self.all)
         self.queries = QueryRouter(self.all)
         self.params: dict[str, ParamsSpec] = {
             m.name: spec for m in self.all if (spec := m.params_spec()) is not None
         }
+        self.gov.bind(self.msgs, self.params)
 
 
 class PolyLinkApp:

@@ -249,8 +249,12 @@ class Localnet:
         kr = self.keyring()
         funded = [(kr.add(name).address, FUNDS) for name in s.validators + s.users]
         try:
+            # validators are created by the staking module from each operator's
+            # gentx; CometBFT's kvstore has no staking, so it gets them in genesis.json
+            operators = None if s.kvstore else [kr.get_signer(v) for v in s.validators]
             doc = builder.build_genesis(
-                s.chain_id, funded, [Path(n.home) for n in s.nodes], template=self.template
+                s.chain_id, funded, [Path(n.home) for n in s.nodes], template=self.template,
+                operators=operators,
             )
             builder.validate_genesis(doc)
         except GenesisError as e:
@@ -260,6 +264,37 @@ class Localnet:
             shutil.copyfile(self.genesis_path, Path(n.home) / "config" / "genesis.json")
         self.state = s
         self._save()
+
+    def add_full_node(self, *, wait: bool = True, timeout: float = DEFAULT_READY_TIMEOUT) -> int:
+        """Init and start one more node (a full node, not a validator) peered with the others;
+        returns its index. It syncs from genesis; staking can make it a validator later."""
+        s = self._s
+        i = len(s.nodes)
+        n = NodeRecord(i, str(self.home / f"node{i}"), "", NodePorts.of(s.base_port, i))
+        try:
+            check_base_port(s.base_port, i + 1)
+        except ValueError as e:
+            raise LocalnetError(str(e)) from None
+        busy = [p for p in n.ports.all() if not port_free(p)]
+        if busy:
+            raise LocalnetError(f"node{i}: ports {busy} are in use")
+        self._cometbft("init", "--home", n.home)
+        n.node_id = self._cometbft("show-node-id", "--home", n.home).strip()
+        cfg = Path(n.home) / "config" / "config.toml"
+        values = node_config(
+            moniker=f"node{i}",
+            ports=n.ports,
+            peers=[f"{m.node_id}@{HOST}:{m.ports.p2p}" for m in s.nodes],
+            proxy_app="kvstore" if s.kvstore else f"tcp://{HOST}:{n.ports.abci}",
+            timeout_commit=s.timeout_commit,
+            timeout_propose=s.timeout_propose,
+        )
+        cfg.write_text(patch_toml(cfg.read_text(), values))
+        shutil.copyfile(self.genesis_path, Path(n.home) / "config" / "genesis.json")
+        s.nodes.append(n)
+        self._save()
+        self.start_node(i, wait=wait, timeout=timeout)
+        return i
 
     def _cometbft(self, *args: str) -> str:
         cmd = [self._s.cometbft, *args]

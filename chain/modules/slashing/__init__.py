@@ -1,0 +1,1 @@
+"""slashing: liveness (downtime) and double-sign punishment, jailing, MsgUnjail."""

@@ -1,0 +1,1 @@
+"""staking: validators, delegations, unbonding and redelegation, the bonded set CometBFT runs with."""
