@@ -5,12 +5,15 @@ Leaves the network running (logs under localnet-demo/); `make demo-down` stops i
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from polylink.staking.v1 import query_pb2 as staking_q  # noqa: E402
 
 from chain.client.sync import SyncClient  # noqa: E402
 from chain.localnet.net import Localnet  # noqa: E402
@@ -22,7 +25,10 @@ NODES = 4
 
 def main() -> int:
     net = Localnet(HOME, nodes=NODES, accounts=3)
-    if net.created and any(any(net.running(i).values()) for i in range(net.nodes)):
+    if net.created and not any(any(net.running(i).values()) for i in range(net.nodes)):
+        shutil.rmtree(HOME)  # a stopped demo network is disposable: start a fresh chain
+        net = Localnet(HOME, nodes=NODES, accounts=3)
+    if net.created:
         print(f"==> a demo localnet is already running in {HOME}; `make demo-down` stops it")
     else:
         if not net.created:
@@ -52,6 +58,13 @@ def main() -> int:
         for u, a in addr.items():
             print(f"    {u}: {before[u]} -> {c.balance(a)}")
         print(f"    total supply: {c.total_supply()}")
+    with SyncClient(net.rpc_url(0), keyring=kr) as c:
+        vals = c.query("/polylink.staking.v1.Query/Validators", staking_q.QueryValidatorsRequest(),
+                       staking_q.QueryValidatorsResponse).validators
+        print("==> validators (created by the staking module from each operator's gentx):")
+        for v in vals:
+            print(f"    {v.moniker}: operator {v.operator_address}, tokens {v.tokens}upoly, "
+                  f"commission {v.commission_ppm / 10_000:g}%, {'jailed' if v.jailed else 'active'}")
     print("==> every node's height and app hash:")
     for s in net.status():
         print(f"    node{s['node']}: height {s['height']} app_hash {s['app_hash']}  rpc {s['rpc']}")
