@@ -99,6 +99,16 @@ def register(p: argparse.ArgumentParser) -> None:
     )
     s.set_defaults(func=cmd_start_node)
 
+    s = sub.add_parser(
+        "add-node",
+        help="init and start one more node (a full node; `tx staking create-validator` makes it a validator)",
+    )
+    home(s)
+    s.add_argument(
+        "--timeout", type=float, default=DEFAULT_READY_TIMEOUT, help="seconds to wait for its RPC"
+    )
+    s.set_defaults(func=cmd_add_node)
+
 
 def _fail(msg: str) -> int:
     print(f"error: {msg}", file=sys.stderr)
@@ -185,4 +195,15 @@ def cmd_start_node(a: argparse.Namespace) -> int:
     except LocalnetError as e:
         return _fail(str(e))
     print(f"node{a.node} running: {json.dumps(net.running(a.node))}")
+    return 0
+
+
+def cmd_add_node(a: argparse.Namespace) -> int:
+    try:
+        net = Localnet.load(a.home)
+        i = net.add_full_node(timeout=a.timeout)
+    except LocalnetError as e:
+        return _fail(str(e))
+    key = net.node_home(i) / "config" / "priv_validator_key.json"
+    print(json.dumps({"node": i, "rpc": net.rpc_url(i), "grpc": net.grpc_addr(i), "validator_key": str(key)}))
     return 0
