@@ -100,12 +100,16 @@ class Localnet:
         template: str = builder.DEFAULT_TEMPLATE,
         cometbft: str | None = None,
         polylink: Sequence[str] | None = None,
+        gentxs: bool = True,
     ) -> None:
         """Describe a network; nothing happens on disk until create() or up().
 
         If `home` already holds a localnet, its localnet.json wins over these arguments.
         """
         self.home = Path(home).expanduser().resolve()
+        # validators from staking gentxs (our app), or listed in genesis.json (apps
+        # without staking: CometBFT's kvstore, in-process or over the socket)
+        self.gentxs = gentxs and not kvstore
         self.template = template
         self.accounts = accounts
         self.state: LocalnetState | None = None
@@ -249,9 +253,7 @@ class Localnet:
         kr = self.keyring()
         funded = [(kr.add(name).address, FUNDS) for name in s.validators + s.users]
         try:
-            # validators are created by the staking module from each operator's
-            # gentx; CometBFT's kvstore has no staking, so it gets them in genesis.json
-            operators = None if s.kvstore else [kr.get_signer(v) for v in s.validators]
+            operators = [kr.get_signer(v) for v in s.validators] if self.gentxs else None
             doc = builder.build_genesis(
                 s.chain_id, funded, [Path(n.home) for n in s.nodes], template=self.template,
                 operators=operators,

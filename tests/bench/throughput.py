@@ -69,7 +69,7 @@ def _one(kind: str, size: int) -> tuple[LoadResult, int]:
     prefix = [sys.executable, str(Path(__file__).with_name("kvstore_socket.py"))] if kind == "kvstore_socket" else None
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as d:
         net = Localnet(Path(d), nodes=NODES, base_port=find_free_base_port(NODES), accounts=SENDERS + 1,
-                       kvstore=kind == "kvstore", polylink=prefix)
+                       kvstore=kind == "kvstore", polylink=prefix, gentxs=kind == "app")
         try:
             net.up()
             txs = _app_txs(net) if kind == "app" else _kv_txs(size)
