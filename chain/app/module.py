@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from google.protobuf.message import Message
 
+from chain.core.codec import merge_json
 from chain.core.consensus import ValidatorUpdate
 from chain.core.context import Context
 
@@ -75,3 +76,62 @@ def query_routes_for(
 ) -> list[QueryRoute]:
     """QueryRoutes for one gRPC service from {method: (request class, handler)}."""
     return [QueryRoute(f"/{service_full_name}/{m}", cls, h) for m, (cls, h) in sorted(handlers.items())]
+
+
+class ModuleBase:
+    """Defaults every module shares; a module overrides only what it does differently.
+
+    Genesis goes through the module's `genesis` functions (`default_genesis`,
+    `validate_genesis`, `init_genesis(keeper, ctx, gs)`, `export_genesis(keeper,
+    ctx)`), with JSON merged over the defaults; params go through the keeper's
+    `get_params`/`set_params`, validated by `params = (ParamsClass, validate)`;
+    no messages, queries, per-block work or invariants unless overridden.
+    """
+
+    name: str
+    genesis: Any  # the module's genesis.py
+    params: tuple[type[Message], Callable[[Any], None]]
+
+    def __init__(self, keeper: Any) -> None:
+        self.keeper = keeper
+
+    def default_genesis(self) -> Message:
+        gs: Message = self.genesis.default_genesis()
+        return gs
+
+    def genesis_from_json(self, data: dict[str, object]) -> Message:
+        return merge_json(self.default_genesis(), data)
+
+    def validate_genesis(self, gs: Any) -> None:
+        self.genesis.validate_genesis(gs)
+
+    def init_genesis(self, ctx: Context, gs: Any) -> None:
+        self.genesis.init_genesis(self.keeper, ctx, gs)
+
+    def export_genesis(self, ctx: Context) -> Message:
+        gs: Message = self.genesis.export_genesis(self.keeper, ctx)
+        return gs
+
+    def params_spec(self) -> ParamsSpec:
+        cls, validate = self.params
+
+        def set_params(ctx: Context, p: Any) -> None:
+            validate(p)
+            self.keeper.set_params(ctx, p)
+
+        return ParamsSpec(cls, self.keeper.get_params, set_params)
+
+    def msg_routes(self) -> list[MsgRoute]:
+        return []
+
+    def query_routes(self) -> list[QueryRoute]:
+        return []
+
+    def begin_block(self, ctx: Context) -> None:
+        pass
+
+    def end_block(self, ctx: Context) -> list[ValidatorUpdate]:
+        return []
+
+    def invariants(self) -> list[tuple[str, Invariant]]:
+        return []

@@ -2,44 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from google.protobuf.message import Message
 from polylink.auth.v1 import query_pb2, types_pb2
 
-from chain.app.module import Invariant, MsgRoute, ParamsSpec, QueryRoute, query_routes_for
-from chain.core.codec import merge_json
-from chain.core.consensus import ValidatorUpdate
-from chain.core.context import Context
+from chain.app.module import ModuleBase, QueryRoute, query_routes_for
 from chain.modules.auth import genesis
 from chain.modules.auth.keeper import AccountKeeper
 from chain.modules.auth.params import validate_params
 from chain.modules.auth.query_server import QueryServer
 
 
-class AuthModule:
+class AuthModule(ModuleBase):
     name = "auth"
-
-    def __init__(self, keeper: AccountKeeper) -> None:
-        self.keeper = keeper
-
-    def default_genesis(self) -> Message:
-        return genesis.default_genesis()
-
-    def genesis_from_json(self, data: dict[str, object]) -> Message:
-        return merge_json(genesis.default_genesis(), data)
-
-    def validate_genesis(self, gs: Any) -> None:
-        genesis.validate_genesis(gs)
-
-    def init_genesis(self, ctx: Context, gs: Any) -> None:
-        genesis.init_genesis(self.keeper, ctx, gs)
-
-    def export_genesis(self, ctx: Context) -> Message:
-        return genesis.export_genesis(self.keeper, ctx)
-
-    def msg_routes(self) -> list[MsgRoute]:
-        return []
+    genesis = genesis
+    params = (types_pb2.Params, validate_params)
+    keeper: AccountKeeper
 
     def query_routes(self) -> list[QueryRoute]:
         q = QueryServer(self.keeper)
@@ -52,19 +28,3 @@ class AuthModule:
                 "Params": (query_pb2.QueryParamsRequest, q.params),
             },
         )
-
-    def params_spec(self) -> ParamsSpec:
-        def set_params(ctx: Context, p: types_pb2.Params) -> None:
-            validate_params(p)
-            self.keeper.set_params(ctx, p)
-
-        return ParamsSpec(types_pb2.Params, self.keeper.get_params, set_params)
-
-    def begin_block(self, ctx: Context) -> None:
-        pass
-
-    def end_block(self, ctx: Context) -> list[ValidatorUpdate]:
-        return []
-
-    def invariants(self) -> list[tuple[str, Invariant]]:
-        return []

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from google.protobuf.message import Message
 from polylink.slashing.v1 import query_pb2, tx_pb2, types_pb2
 
-from chain.app.module import Invariant, MsgRoute, ParamsSpec, QueryRoute, query_routes_for
-from chain.core.codec import merge_json
-from chain.core.consensus import ValidatorUpdate
+from chain.app.module import Invariant, ModuleBase, MsgRoute, QueryRoute, query_routes_for
 from chain.core.context import Context
 from chain.modules.slashing import genesis, invariants
 from chain.modules.slashing.keeper import SlashingKeeper
@@ -18,26 +13,11 @@ from chain.modules.slashing.params import validate_params
 from chain.modules.slashing.query_server import QueryServer
 
 
-class SlashingModule:
+class SlashingModule(ModuleBase):
     name = "slashing"
-
-    def __init__(self, keeper: SlashingKeeper) -> None:
-        self.keeper = keeper
-
-    def default_genesis(self) -> Message:
-        return genesis.default_genesis()
-
-    def genesis_from_json(self, data: dict[str, object]) -> Message:
-        return merge_json(genesis.default_genesis(), data)
-
-    def validate_genesis(self, gs: Any) -> None:
-        genesis.validate_genesis(gs)
-
-    def init_genesis(self, ctx: Context, gs: Any) -> None:
-        genesis.init_genesis(self.keeper, ctx, gs)
-
-    def export_genesis(self, ctx: Context) -> Message:
-        return genesis.export_genesis(self.keeper, ctx)
+    genesis = genesis
+    params = (types_pb2.Params, validate_params)
+    keeper: SlashingKeeper
 
     def msg_routes(self) -> list[MsgRoute]:
         s = MsgServer(self.keeper)
@@ -54,18 +34,8 @@ class SlashingModule:
             },
         )
 
-    def params_spec(self) -> ParamsSpec:
-        def set_params(ctx: Context, p: types_pb2.Params) -> None:
-            validate_params(p)
-            self.keeper.set_params(ctx, p)
-
-        return ParamsSpec(types_pb2.Params, self.keeper.get_params, set_params)
-
     def begin_block(self, ctx: Context) -> None:
         self.keeper.begin_block(ctx)
-
-    def end_block(self, ctx: Context) -> list[ValidatorUpdate]:
-        return []
 
     def invariants(self) -> list[tuple[str, Invariant]]:
         return [("slashing/missed-blocks", invariants.missed_blocks(self.keeper))]
