@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from polylink.base.v1 import query_pb2 as base_query
 from polylink.gov.v1 import query_pb2, types_pb2
 
 from chain.core.codec import decode
 from chain.core.context import Context
 from chain.core.errors import ErrNotFound
-from chain.core.query import DEFAULT_LIMIT, MAX_LIMIT, paginate
+from chain.core.query import paginate
 from chain.core.store import PrefixStore
 from chain.modules.gov import keys
 from chain.modules.gov.keeper import GovKeeper
@@ -30,19 +29,13 @@ class QueryServer:
     def proposals(self, ctx: Context, req: query_pb2.QueryProposalsRequest) -> query_pb2.QueryProposalsResponse:
         """By id; with a status, only those (a page still holds up to `limit` matches)."""
         store = PrefixStore(ctx.kv(keys.NAMESPACE), keys.PROPOSAL)
-        page = req.pagination
-        limit = min(page.limit or DEFAULT_LIMIT, MAX_LIMIT)
-        out: list[types_pb2.Proposal] = []
-        for k, v in store.iterate(page.key):
-            p = decode(types_pb2.Proposal, v)
-            if req.status and p.status != req.status:
-                continue
-            if len(out) == limit:
-                return query_pb2.QueryProposalsResponse(
-                    proposals=out, pagination=base_query.PageResponse(next_key=k)
-                )
-            out.append(p)
-        return query_pb2.QueryProposalsResponse(proposals=out, pagination=base_query.PageResponse())
+        items, page = paginate(
+            store,
+            req.pagination,
+            lambda _k, v: decode(types_pb2.Proposal, v),
+            (lambda p: p.status == req.status) if req.status else None,
+        )
+        return query_pb2.QueryProposalsResponse(proposals=items, pagination=page)
 
     def deposits(self, ctx: Context, req: query_pb2.QueryDepositsRequest) -> query_pb2.QueryDepositsResponse:
         self._proposal(ctx, req.proposal_id)

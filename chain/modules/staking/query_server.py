@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TypeVar
 
 from polylink.base.v1 import coin_pb2
-from polylink.base.v1 import query_pb2 as base_query
 from polylink.staking.v1 import query_pb2, types_pb2
 
 from chain.core.address import from_bech32
@@ -14,33 +12,13 @@ from chain.core.codec import decode
 from chain.core.coins import BOND_DENOM
 from chain.core.context import Context
 from chain.core.errors import ErrNotFound
-from chain.core.query import DEFAULT_LIMIT, MAX_LIMIT, paginate
+from chain.core.query import paginate
 from chain.core.store import KVStore, PrefixStore
 from chain.modules.staking import keys
 from chain.modules.staking.keeper import StakingKeeper
 from chain.modules.staking.params import BONDED_POOL, NOT_BONDED_POOL
 
 T = TypeVar("T")
-
-
-def paginate_filtered(
-    store: KVStore,
-    page: base_query.PageRequest | None,
-    decode_item: Callable[[bytes, bytes], T],
-    keep: Callable[[T], bool],
-) -> tuple[list[T], base_query.PageResponse]:
-    """`chain.core.query.paginate` over only the items `keep` accepts: the page holds up to
-    `limit` kept items and next_key is the key of the next kept one."""
-    limit = min(page.limit if page and page.limit else DEFAULT_LIMIT, MAX_LIMIT)
-    out: list[T] = []
-    for k, v in store.iterate(page.key if page else b""):
-        item = decode_item(k, v)
-        if not keep(item):
-            continue
-        if len(out) == limit:
-            return out, base_query.PageResponse(next_key=k)
-        out.append(item)
-    return out, base_query.PageResponse()
 
 
 class QueryServer:
@@ -67,7 +45,7 @@ class QueryServer:
         self, ctx: Context, req: query_pb2.QueryValidatorsRequest
     ) -> query_pb2.QueryValidatorsResponse:
         store = PrefixStore(self._kv(ctx), keys.VALIDATOR)
-        items, page = paginate_filtered(
+        items, page = paginate(
             store,
             req.pagination,
             lambda _k, raw: decode(types_pb2.Validator, raw),
