@@ -8,11 +8,15 @@ sequence increment. It runs in its own branch: if any step fails, nothing
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from polylink.auth.v1 import types_pb2 as auth_types
 
 from chain.core.coins import BOND_DENOM, Coins
 from chain.core.context import Context
 from chain.core.errors import (
+    ChainError,
     ErrInsufficientFee,
     ErrInsufficientFunds,
     ErrInvalidGasLimit,
@@ -51,6 +55,17 @@ class SigCache:
         if len(self._seen) >= self.size:
             self._seen.pop(next(iter(self._seen)))
         self._seen[h] = None
+
+
+@contextlib.contextmanager
+def _fee_error() -> Iterator[None]:
+    """Bank's insufficient-funds error, re-tagged with the ante's own code (tx/6)."""
+    try:
+        yield
+    except ChainError as e:
+        if e.kind is ErrBankInsufficientFunds:
+            raise ErrInsufficientFunds.wrap(e.detail) from None
+        raise
 
 
 def ante(
@@ -92,12 +107,8 @@ def ante(
         tx.verify_signature()
         sigs.add(tx_key)
     if not fee.is_zero():
-        try:
+        with _fee_error():
             bk.send_to_module(ctx, tx.signer, FEE_COLLECTOR, fee)
-        except Exception as e:  # bank's insufficient-funds error is re-tagged with the ante's own code
-            if getattr(e, "kind", None) is ErrBankInsufficientFunds:
-                raise ErrInsufficientFunds.wrap(str(e)) from None
-            raise
     if not acc.pub_key:
         acc.pub_key = tx.auth.pub_key
     acc.sequence += 1
@@ -119,11 +130,9 @@ def recheck(ctx: Context, tx: DecodedTx, ak: AccountKeeper, bk: BankKeeper) -> N
     if acc is None or acc.sequence != tx.auth.sequence:
         have = acc.sequence if acc else 0
         raise ErrInvalidSequence.wrap(f"account sequence mismatch, expected {have}, got {tx.auth.sequence}")
-    fee = int(tx.auth.fee.amount) if tx.auth.HasField("fee") and tx.auth.fee.amount else 0
-    if fee:
-        bal = bk.get_balance(ctx, tx.signer, BOND_DENOM)
-        if bal < fee:
-            raise ErrInsufficientFunds.wrap(f"{tx.signer} has {bal}{BOND_DENOM}, fee is {fee}{BOND_DENOM}")
-        bk._set_balance(ctx, tx.signer, BOND_DENOM, bal - fee)
+    fee = Coins.from_proto([tx.auth.fee], strict=False) if tx.auth.HasField("fee") else Coins()
+    if not fee.is_zero():
+        with _fee_error():
+            bk.sub_coins(ctx, tx.signer, fee)
     acc.sequence += 1
     ak.set_account(ctx, acc)

@@ -50,7 +50,9 @@ class BankKeeper:
         else:
             self._kv(ctx).delete(key)
 
-    def _sub(self, ctx: Context, address: str, coins: Coins) -> None:
+    def sub_coins(self, ctx: Context, address: str, coins: Coins) -> None:
+        """Debit `address` (raises ErrInsufficientFunds, writing nothing); the caller credits
+        the coins elsewhere or accounts for them (the mempool's view of a fee, for one)."""
         for denom, amt in coins.items():
             have = self.get_balance(ctx, address, denom)
             if have < amt:
@@ -64,7 +66,7 @@ class BankKeeper:
 
     def send(self, ctx: Context, sender: str, recipient: str, coins: Coins) -> None:
         """Move coins; raises ErrInsufficientFunds (and writes nothing the caller keeps)."""
-        self._sub(ctx, sender, coins)
+        self.sub_coins(ctx, sender, coins)
         self._add(ctx, recipient, coins)
         ctx.emit(Event.of("transfer", sender=sender, recipient=recipient, amount=coins))
 
@@ -98,7 +100,7 @@ class BankKeeper:
 
     def burn(self, ctx: Context, module: str, coins: Coins) -> None:
         """Destroy coins held by a module account (supply shrinks by the same amount)."""
-        self._sub(ctx, self.ak.module_address(module), coins)
+        self.sub_coins(ctx, self.ak.module_address(module), coins)
         for d, a in coins.items():
             self._set_supply(ctx, d, self.get_supply(ctx, d) - a)
         ctx.emit(Event.of("burn", module=module, amount=coins))
