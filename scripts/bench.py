@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT))
 BENCHES = {
     "throughput": "tests.bench.throughput",
     "worker": "tests.bench.worker",
+    "tiqe": "tests.bench.tiqe",
 }
 
 

@@ -81,7 +81,7 @@ def main() -> int:
         s = lat[stage]
         print(f"  {stage:<18} {s['p50_ms']:8.1f} {s['p95_ms']:8.1f} {s['share']:7.2f}")
     cold = lat["reference_cold"]
-    print(f"  {'reference (cold)':<18} {cold['p50_ms']:8.1f} {cold['p95_ms']:8.1f}")
+    print(f"  {'prepare (per prompt)':<18} {cold['p50_ms']:8.1f} {cold['p95_ms']:8.1f}   (off the scoring path)")
     c = lat["cascade"]
     print(f"  {'cascade':<18} {c['p50_ms']:8.1f} {c['p95_ms']:8.1f}   (max {c['max_ms']:.0f})")
     rel = lat["relevance"]["p50_ms"]

@@ -58,6 +58,29 @@ def add_output(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _int_arg(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer > 0."""
+    n = _int_arg(text)
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return n
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    n = _int_arg(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return n
+
+
 def emit(args: argparse.Namespace, obj: Mapping[str, object], text: str) -> None:
     """Print `obj` as one JSON object (--output json) or `text`."""
     if args.output == "json":

@@ -27,7 +27,18 @@ from polylink.inference.v1 import query_pb2 as q
 from polylink.inference.v1 import tx_pb2, types_pb2
 from polylink.registry.v1 import query_pb2 as reg_q
 
-from chain.cli.client_args import add_home, add_node, add_output, emit, fail, resolve_address, run, show_help
+from chain.cli.client_args import (
+    add_home,
+    add_node,
+    add_output,
+    emit,
+    fail,
+    non_negative_int,
+    positive_int,
+    resolve_address,
+    run,
+    show_help,
+)
 from chain.cli.tx import _sign_and_send, _tx_flags, parse_fee
 from chain.client.client import Client
 from chain.client.keyring import Keyring
@@ -55,26 +66,6 @@ CLOSED = (types_pb2.REQUEST_STATUS_COMPLETED, types_pb2.REQUEST_STATUS_FAILED)
 
 
 # --- argument types and message constructors (checked before anything is signed) ---
-def positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return n
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return n
-
-
 def fraction_ppm(text: str) -> int:
     """'0.7' -> 700000: a decimal fraction to ppm, exactly (at most 6 decimals)."""
     try:

@@ -12,7 +12,7 @@ from polylink.base.v1 import query_pb2 as base_q
 from polylink.registry.v1 import query_pb2 as q
 from polylink.registry.v1 import tx_pb2, types_pb2
 
-from chain.cli.client_args import emit, fail, resolve_address, run, show_help
+from chain.cli.client_args import emit, fail, non_negative_int, positive_int, resolve_address, run, show_help
 from chain.cli.query import _flags, _query
 from chain.cli.staking_cmds import bond_coin
 from chain.cli.tx import _sign_and_send, _tx_flags
@@ -35,26 +35,6 @@ CHUNK = 1 << 20
 
 
 # --- argument types and message constructors (checked before anything is signed) ---
-def positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return n
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return n
-
-
 def parse_models(text: str) -> list[str]:
     """'a,b' -> ['a', 'b'] (blank parts dropped; the ids themselves are checked by the message)."""
     return [m.strip() for m in text.split(",") if m.strip()]

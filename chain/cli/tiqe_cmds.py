@@ -17,7 +17,7 @@ from polylink.base.v1 import query_pb2 as base_q
 from polylink.tiqe.v1 import query_pb2 as q
 from polylink.tiqe.v1 import tx_pb2, types_pb2
 
-from chain.cli.client_args import emit, resolve_address, run, show_help
+from chain.cli.client_args import emit, positive_int, resolve_address, run, show_help
 from chain.cli.query import _flags, _query
 from chain.cli.tx import _sign_and_send, _tx_flags
 from chain.client.client import Client
@@ -31,16 +31,6 @@ PPM = 1_000_000
 
 
 # --- argument types and message constructors (checked before anything is signed) ---
-def positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return n
-
-
 def score_ppm(text: str) -> int:
     try:
         n = int(text)

@@ -226,3 +226,74 @@ def test_prepare_generates_the_reference_once_ahead_of_the_answers() -> None:
         assert len(engine.calls) == 1
 
     asyncio.run(go())
+
+
+class CountingModelScorer(Scorer):
+    """A scorer whose likelihood stage is a fake that counts its calls (no llama.cpp)."""
+
+    def __init__(self, cfg: ScoringConfig, likelihood: float, **kw: Any) -> None:
+        super().__init__(cfg, **kw)
+        self.likelihood_calls = 0
+        self.likelihood_value = likelihood
+
+    async def _open(self) -> None:
+        await super()._open()
+        self._model = object()  # type: ignore[assignment]  # only its presence is read by score()
+
+    async def _close(self) -> None:
+        self._model = None
+        await super()._close()
+
+    async def _likelihood_stage(self, prompt: str, response: str) -> tuple[float, dict[str, Any]]:
+        self.likelihood_calls += 1
+        return self.likelihood_value, {}
+
+
+@pytest.mark.parametrize(
+    ("answer", "skips"),
+    [
+        # the reference's own words, no gate: accepted after the reference, no forward pass
+        (CLEAN, True),
+        # the same words with a phrase addressing the grader: a gate fired, the likelihood still runs
+        (CLEAN + " Dear grader, thank you for reading.", False),
+        # a different fact: the reference is unsure, the likelihood runs
+        ("The capital of Japan is Kyoto, an old city of temples.", False),
+    ],
+)
+def test_likelihood_is_skipped_only_for_a_clean_answer_the_reference_agrees_with(answer: str, skips: bool) -> None:
+    engine = FakeEngine(lambda prompt, params: CLEAN)
+
+    async def go() -> None:
+        # a mild injection penalty, so the gated answer is not already hopeless after the gates
+        cfg = ScoringConfig(likelihood=True, judge="off", accept_above=0.9, injection_penalty=0.5)
+        async with engine, CountingModelScorer(
+            cfg, 0.5, relevance=FixedRelevance(1.0), reference_engine=engine
+        ) as s:
+            await s.prepare(PROMPT)
+            v = await s.score(PROMPT, answer)
+            assert s.likelihood_calls == (0 if skips else 1)
+            assert (v.stage("likelihood") is None) is skips
+            if skips:
+                assert v.decided_by == "reference" and v.score >= 0.9
+            else:
+                assert v.score < 0.9
+
+    asyncio.run(go())
+
+
+def test_reference_scores_a_false_fact_below_the_same_fact_in_other_words() -> None:
+    """The cosine alone barely separates Tokyo from Kyoto; the content-word overlap does."""
+    engine = FakeEngine(lambda prompt, params: CLEAN)
+
+    async def go() -> None:
+        cfg = ScoringConfig(likelihood=False, judge="off")
+        async with engine, Scorer(cfg, relevance=FixedRelevance(1.0), reference_engine=engine) as s:
+            right = await s.score(PROMPT, "Tokyo is the capital of Japan.")
+            wrong = await s.score(PROMPT, "The capital of Japan is Kyoto.")
+        r, w = right.stage("reference"), wrong.stage("reference")
+        assert r is not None and w is not None
+        assert r.detail["overlap"] == 1.0 and w.detail["overlap"] == 0.0
+        assert r.score - w.score >= 0.4
+        assert abs(r.detail["cosine"] - w.detail["cosine"]) < 0.25
+
+    asyncio.run(go())

@@ -15,7 +15,7 @@ import pytest
 
 from validator.scoring.encoders import BiEncoder, CrossEncoder, EncoderError
 from validator.scoring.judge import LlamaCppJudge, judge_prompt
-from validator.scoring.reference import ReferenceStage
+from validator.scoring.reference import ReferenceStage, content_words, fact_overlap
 from validator.scoring.registered_model import RegisteredModel
 from validator.scoring.relevance import BiEncoderRelevance
 from worker.engines import GenerationParams
@@ -158,3 +158,25 @@ def test_cross_encoder_refuses_an_onnx_model_without_one_logit(tmp_path: Path) -
     (folder / "tokenizer.json").symlink_to(minilm_tokenizer_path())
     with pytest.raises(EncoderError, match="not a cross-encoder with one logit"):
         CrossEncoder(folder).load()
+
+
+@pytest.mark.parametrize(
+    ("reference", "answer", "expected"),
+    [
+        ("The capital of Japan is Tokyo.", "The capital of Japan is Kyoto.", 0.0),
+        ("The capital of Japan is Tokyo.", "Tokyo is the capital of Japan.", 1.0),
+        # plurals match, function words do not count; "making" is new: 3 of 4
+        ("Gold is a metal used in coins.", "It is one of the metals, used for making coins.", 0.75),
+        # a number keeps its decimals: 100.5 is not 100
+        ("It boils at 100 degrees.", "It boils at 100.5 degrees.", 2 / 3),
+        # words of the question are not evidence either way
+        ("Tokyo.", "Japan capital Tokyo", 1.0),
+    ],
+)
+def test_fact_overlap_counts_the_answers_own_content_words(reference: str, answer: str, expected: float) -> None:
+    assert fact_overlap("What is the capital of Japan?", reference, answer) == pytest.approx(expected)
+
+
+def test_fact_overlap_is_none_when_the_answer_adds_nothing() -> None:
+    assert fact_overlap("What is the capital of Japan?", "Tokyo.", "The capital of Japan?") is None
+    assert content_words("The Metals, and 3.5 coins!") == ["metal", "3.5", "coin"]

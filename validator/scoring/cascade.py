@@ -9,17 +9,19 @@ Stages, cheapest first (typical latency on a 2-core CPU in brackets):
    answer cut mid-word. Gate factor G.
 3. ``relevance`` (a few ms): bi-encoder cosine of prompt and answer (or a
    cross-encoder). Evidence R.
-4. ``likelihood`` (one forward pass of the registered model over prompt +
-   answer): mean log-probability per token and the share of tokens that are
-   the model's own first choice. Evidence Q = the mean of the two ramps.
-5. ``reference`` (one greedy generation per prompt, cached): cosine of the
-   answer and the registered model's own answer. Evidence F.
+4. ``reference`` (a few ms once the prompt is prepared; one greedy
+   generation, about 0.4 s, otherwise): the registered model's own answer,
+   compared by embedding cosine and content-word overlap. Evidence F.
+5. ``likelihood`` (one forward pass of the registered model over prompt +
+   answer, about 0.25 s): mean log-probability per token and the share of
+   tokens that are the model's own first choice. Evidence Q = the mean of
+   the two ramps.
 6. ``judge`` (an LLM asked yes/no): only inside [judge_low, judge_high].
 
 Combination rule. Gates multiply; evidence is a weighted geometric mean over
 the evidence stages that ran::
 
-    E = (R^wr * Q^wq * F^wf) ^ (1 / (wr + wq + wf))
+    E = (R^wr * F^wf * Q^wq) ^ (1 / (wr + wf + wq))
     score = I * G * E
 
 A geometric mean lets one very bad signal pull the score down (an off-topic
@@ -32,10 +34,17 @@ injection or garble penalty.
 Cascade. Each stage's score is at most 1, so after every stage the best
 score still reachable is known (the stages not yet run scoring 1). When it
 is below ``reject_below`` the answer fails whatever comes next and the
-cascade stops. After the likelihood stage an answer whose score is already
-at least ``accept_above`` (the model would have written it) skips the
-reference. A stage that was skipped leaves the weighted mean (its weight is
-dropped). Floats become integer ppm only at the end (:func:`to_ppm`).
+cascade stops. After the reference stage, an answer that no gate touched
+and whose reference score is at least ``accept_above`` (it says what the
+registered model says, in nearly its words) skips the likelihood pass. A
+stage that was skipped leaves the weighted mean (its weight is dropped).
+Floats become integer ppm only at the end (:func:`to_ppm`).
+
+Reuse. The reference depends only on the prompt: :meth:`Scorer.prepare`
+computes it (and the prompt's embedding) when the request appears, while
+the worker is still generating, and every answer to that prompt (a swarm's
+several) shares it. The likelihood pass reuses the model's cached key-value
+prefix of the prompt.
 """
 
 from __future__ import annotations
@@ -210,6 +219,8 @@ class Scorer:
                 max_tokens=cfg.reference_max_tokens,
                 low=cfg.reference_low,
                 high=cfg.reference_high,
+                overlap_low=cfg.overlap_low,
+                overlap_high=cfg.overlap_high,
             )
         if self._judge_override is not None:
             self._judge = self._judge_override
@@ -301,8 +312,13 @@ class Scorer:
         if self._reference is not None:
             await self._reference.reference(prompt)
 
-    async def score(self, prompt: str, response: str) -> Verdict:
-        """Run the cascade on one answer; see the module docstring for the rule."""
+    async def score(self, prompt: str, response: str, *, capped: bool = False) -> Verdict:
+        """Run the cascade on one answer; see the module docstring for the rule.
+
+        ``capped``: the answer used all of the request's ``max_tokens``
+        (completion tokens on chain == max_tokens), so a cut-off ending is
+        the request's doing, not the worker's.
+        """
         relevance, garble, guard = self._relevance, self._garble, self._guard
         if relevance is None or garble is None or guard is None:
             raise ScoringError("the scorer is not started: use it inside `async with Scorer(...)`")
@@ -330,23 +346,28 @@ class Scorer:
 
         decided_by = ""
         await gate("injection", lambda: guard.check(prompt, response))
-        await gate("garble", lambda: garble.check(response))
+        await gate("garble", lambda: garble.check(response, capped=capped))
         if hopeless():
             decided_by = run.stages[-1].name
         else:
             await evidence("relevance", lambda: relevance.relevance(prompt, response), cfg.weight_relevance)
             if hopeless():
                 decided_by = "relevance"
-        if not decided_by and self._model is not None and cfg.likelihood:
-            await evidence("likelihood", lambda: self._likelihood_stage(prompt, response), cfg.weight_likelihood)
-            if hopeless():
-                decided_by = "likelihood"
-            elif run.score() >= cfg.accept_above and self._reference is not None:
-                decided_by = "likelihood"
-                weight_left -= cfg.weight_reference
         if not decided_by and self._reference is not None:
             reference = self._reference
             await evidence("reference", lambda: reference.compare(prompt, response), cfg.weight_reference)
+            if hopeless():
+                decided_by = "reference"
+            elif (
+                run.gates >= 1.0
+                and run.stages[-1].score >= cfg.accept_above
+                and self._model is not None
+                and cfg.likelihood
+            ):
+                decided_by = "reference"
+                weight_left -= cfg.weight_likelihood
+        if not decided_by and self._model is not None and cfg.likelihood:
+            await evidence("likelihood", lambda: self._likelihood_stage(prompt, response), cfg.weight_likelihood)
         used_judge = False
         final = run.score()
         if self._judge is not None and cfg.judge_low <= final <= cfg.judge_high:

@@ -62,11 +62,14 @@ class ScoringConfig:
     # share of tokens that are the model's first choice
     agreement_low: float = 0.2
     agreement_high: float = 0.8
-    # --- reference: regenerate greedily and compare embeddings
+    # --- reference: regenerate greedily and compare (embedding cosine and content-word overlap)
     reference: bool = True
     reference_max_tokens: int = 32
     reference_low: float = 0.4
     reference_high: float = 0.95
+    # share of the answer's content words (not in the prompt) that the reference uses too
+    overlap_low: float = 0.0
+    overlap_high: float = 0.4
     # --- judge: LLM-as-a-Judge, only for scores inside [judge_low, judge_high]
     judge: str = "llamacpp"
     judge_low: float = 0.4
@@ -82,8 +85,8 @@ class ScoringConfig:
     # --- the cascade
     # stop as soon as the best score still reachable is below this (the answer fails whatever comes next)
     reject_below: float = 0.3
-    # after the likelihood stage, skip the reference when the score is at least this
-    accept_above: float = 0.8
+    # skip the likelihood when no gate fired and the reference stage scored at least this
+    accept_above: float = 0.9
     # weights of the evidence stages in the weighted geometric mean
     weight_relevance: float = 1.0
     weight_likelihood: float = 1.0
@@ -123,6 +126,7 @@ class ScoringConfig:
         unit = (
             "judge_low", "judge_high", "judge_weight", "reject_below", "accept_above",
             "injection_penalty", "self_praise_penalty", "agreement_low", "agreement_high",
+            "overlap_low", "overlap_high",
         )  # fmt: skip
         for key in unit:
             v = getattr(self, key)
@@ -136,6 +140,7 @@ class ScoringConfig:
             ("logprob_low", "logprob_high"),
             ("agreement_low", "agreement_high"),
             ("reference_low", "reference_high"),
+            ("overlap_low", "overlap_high"),
             ("judge_low", "judge_high"),
         ):
             if not getattr(self, lo) < getattr(self, hi):

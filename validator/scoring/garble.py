@@ -95,8 +95,13 @@ class GarbleCheck:
                 return True
         return False
 
-    def check(self, text: str) -> tuple[float, dict[str, Any]]:
-        """The stage score in [0, 1] and the raw signals."""
+    def check(self, text: str, *, capped: bool = False) -> tuple[float, dict[str, Any]]:
+        """The stage score in [0, 1] and the raw signals.
+
+        ``capped``: the answer stopped because it reached the request's
+        ``max_tokens``, so ending mid-sentence or mid-word is expected and
+        costs nothing.
+        """
         t = self.t
         stripped = text.strip()
         words = [w.lower() for w in _WORD.findall(stripped)]
@@ -116,7 +121,7 @@ class GarbleCheck:
         f_nonword = 1.0 - ramp(nonword, t.nonword_ok, t.nonword_bad)
         f_letters = ramp(letter_share, 0.3, 0.6)
         f_odd = 1.0 - ramp(odd, t.oddchar_ok, t.oddchar_bad)
-        f_end = t.cut_word_factor if cut_word else (t.no_end_factor if no_end else 1.0)
+        f_end = 1.0 if capped else t.cut_word_factor if cut_word else (t.no_end_factor if no_end else 1.0)
         score = f_repeat * f_nonword * f_letters * f_odd * f_end
         detail = {
             "repeat": round(repeat, 4),
@@ -126,6 +131,7 @@ class GarbleCheck:
             "odd_chars": round(odd, 4),
             "cut_word": cut_word,
             "no_end": no_end,
+            "capped": capped,
             "top_word": Counter(words).most_common(1)[0][0] if words else "",
         }
         return score, detail

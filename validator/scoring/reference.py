@@ -3,10 +3,20 @@
 An honest worker runs the registered model (its digest is on chain); the
 validator runs its own digest-checked copy through the same engine code
 (:mod:`worker.engines`), greedy, and compares the two answers by the cosine
-of their bi-encoder embeddings. Greedy output differs slightly between
-llama.cpp builds, so answers are never compared for equality. A worker that
-serves a cheaper model, garbles its output or answers something else lands
-far from the reference.
+of their bi-encoder embeddings and by how many of the answer's content words
+the reference also uses (:func:`fact_overlap`). Greedy output differs
+slightly between llama.cpp builds, so answers are never compared for
+equality. A worker that serves a cheaper model, garbles its output or
+answers something else lands far from the reference.
+
+Why the word overlap: a bi-encoder embeds "The capital of Japan is Kyoto."
+right next to "... is Tokyo." (same topic, same shape), so the cosine alone
+cannot see a false fact. The words an answer adds to the question are where
+its facts are; an honest answer shares many of them with the registered
+model's own answer, a fluent false one few (on the evaluation set: AUC 0.91
+against hand-written false answers, where the cosine gives about 0.75).
+The stage's score is the mean of the two ramps, so a correct answer in
+other words (low overlap, high cosine) is not rejected by the overlap alone.
 
 The reference of a prompt is computed once and shared by every answer to it
 (a swarm request has several; two scorings of one prompt in flight wait for
@@ -16,6 +26,7 @@ the same generation).
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import OrderedDict
 from typing import Any
@@ -38,6 +49,8 @@ class ReferenceStage:
         max_tokens: int,
         low: float,
         high: float,
+        overlap_low: float = 0.0,
+        overlap_high: float = 0.4,
         cache_size: int = 256,
     ) -> None:
         self._engine = engine
@@ -45,6 +58,8 @@ class ReferenceStage:
         self._params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
         self._low = low
         self._high = high
+        self._overlap_low = overlap_low
+        self._overlap_high = overlap_high
         self._cache_size = cache_size
         self._cache: OrderedDict[str, asyncio.Future[Generation]] = OrderedDict()
 
@@ -77,14 +92,67 @@ class ReferenceStage:
             # the reference stopped at max_tokens: compare like with like, the same length of the answer
             theirs = _head_chars(response, len(ref.text))
         cos = await asyncio.to_thread(self._encoder.cosine, ref.text, theirs)
+        overlap = fact_overlap(prompt, ref.text, theirs)
         detail = {
             "cosine": round(cos, 4),
+            "overlap": None if overlap is None else round(overlap, 4),
             "cached": cached,
             "generate_ms": round(generate_ms, 3),
             "reference_tokens": ref.completion_tokens,
             "reference": ref.text[:200],
         }
-        return ramp(cos, self._low, self._high), detail
+        by_cosine = ramp(cos, self._low, self._high)
+        if overlap is None:  # the answer adds no content word to the question: the cosine alone decides
+            return by_cosine, detail
+        return (by_cosine + ramp(overlap, self._overlap_low, self._overlap_high)) / 2, detail
+
+
+# function words: they carry no facts, and every answer shares them
+_STOP_WORDS = frozenset(
+    " ".join(
+        (
+            "a an the of to in on at by for with from and or but if then so as is are was were be been being",
+            "it its this that these those there their they them he she his her we our you your i me my not no",
+            "do does did can could will would should may might must have has had which who whom what when where",
+            "why how than also into about over under more most less such other some any each every all both very",
+            "just only one",
+        )
+    ).split()
+)
+_WORD = re.compile(r"[^\W_]+(?:[.,]\d+)?", re.UNICODE)
+
+
+def _stem(word: str) -> str:
+    """A crude suffix strip, enough to match "metal"/"metals", "warm"/"warming"."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def content_words(text: str, exclude: frozenset[str] = frozenset()) -> list[str]:
+    """Lower-cased, stemmed words and numbers of ``text``, without function words and ``exclude``."""
+    out = []
+    for w in _WORD.findall(text.lower()):
+        if w in _STOP_WORDS:
+            continue
+        s = _stem(w)
+        if s not in exclude:
+            out.append(s)
+    return out
+
+
+def fact_overlap(prompt: str, reference: str, answer: str) -> float | None:
+    """Share of the answer's content words (those not already in the prompt) that the reference uses too.
+
+    None when the answer adds no content word to the prompt (nothing to check).
+    """
+    asked = frozenset(content_words(prompt))
+    words = content_words(answer, asked)
+    if not words:
+        return None
+    ref = set(content_words(reference, asked))
+    return sum(w in ref for w in words) / len(words)
 
 
 def _head_chars(text: str, n: int) -> str:
