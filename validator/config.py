@@ -84,6 +84,8 @@ class ServiceConfig:
     tx_timeout_s: float = 60.0
     # blocks after a broadcast that did not land before the same content is sent again.
     resend_grace_blocks: int = 3
+    # prepare each new request's prompt (its reference answer) while the worker answers (validator.prepare).
+    prepare: bool = True
 
     @property
     def state_file(self) -> Path:
@@ -162,6 +164,7 @@ def parse_config(
         shutdown_timeout_s=svc.float_("shutdown_timeout_s", 30.0, positive=True),
         tx_timeout_s=svc.float_("tx_timeout_s", 60.0, positive=True),
         resend_grace_blocks=svc.int_("resend_grace_blocks", 3, minimum=1),
+        prepare=svc.bool_("prepare", True),
     )
     svc.done()
     if service.byzantine and not service.allow_byzantine:

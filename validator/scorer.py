@@ -26,7 +26,13 @@ __all__ = ["Scorer", "Verdict", "open_scorer", "to_ppm", "verdict_json"]
 class Scorer(Protocol):
     """Scores an answer; its lifecycle (models loaded, judge connected) is the caller's `async with`."""
 
-    async def score(self, prompt: str, response: str) -> Verdict: ...
+    async def score(self, prompt: str, response: str, *, capped: bool = False) -> Verdict:
+        """``capped``: the answer used all of the request's ``max_tokens`` (a cut-off ending is expected)."""
+        ...
+
+    async def prepare(self, prompt: str) -> None:
+        """Compute what depends only on the prompt ahead of its answers (may do nothing)."""
+        ...
 
 
 def verdict_json(verdict: Verdict, **extra: Any) -> str:

@@ -64,6 +64,7 @@ from chain.client.signer import Signer
 from validator.config import HONEST, ValidatorConfig
 from validator.errors import ValidatorSetupError
 from validator.metrics import ValidatorMetrics
+from validator.prepare import Preparer
 from validator.scorer import Scorer, Verdict, to_ppm, verdict_json
 from validator.state import Action, Score, ScoreRecord, TxRecord, TxState, ValidatorState
 from worker.logs import EventLog
@@ -235,6 +236,9 @@ class Validator:
             self.log.warning("validator.byzantine", behaviour=self.behaviour, hint="adversarial test mode")
         loops = [asyncio.create_task(self._subscribe_loop(q), name=f"subscribe {q}") for q in self.queries]
         loops.append(asyncio.create_task(self._dispatch_loop(), name="dispatch"))
+        if self.cfg.prepare and not self.cfg.byzantine:
+            preparer = Preparer(self.client, self.scorer, self.log)
+            loops.append(asyncio.create_task(preparer.run(), name="prepare"))
         stop_wait = asyncio.create_task(stop_event.wait())
         failed: BaseException | None = None
         grace = self.cfg.shutdown_timeout_s
@@ -507,7 +511,8 @@ class Validator:
             loop = asyncio.get_running_loop()
             t0 = loop.time()
             try:
-                verdict = await self.scorer.score(prompt, result.response)
+                capped = req.request.max_tokens > 0 and result.completion_tokens >= req.request.max_tokens
+                verdict = await self.scorer.score(prompt, result.response, capped=capped)
             except Exception as e:
                 raise _ScoringFailed(str(e)) from e
             seconds = loop.time() - t0

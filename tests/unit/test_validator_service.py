@@ -293,6 +293,8 @@ class FakeScorer:
         self.fn = fn
         self.delay = delay
         self.calls: list[tuple[str, str]] = []
+        self.capped: list[bool] = []
+        self.prepared: list[str] = []
         self.running = 0
         self.max_running = 0
 
@@ -302,8 +304,12 @@ class FakeScorer:
     async def __aexit__(self, *exc: object) -> None:
         return None
 
-    async def score(self, prompt: str, response: str) -> Verdict:
+    async def prepare(self, prompt: str) -> None:
+        self.prepared.append(prompt)
+
+    async def score(self, prompt: str, response: str, *, capped: bool = False) -> Verdict:
         self.calls.append((prompt, response))
+        self.capped.append(capped)
         self.running += 1
         self.max_running = max(self.max_running, self.running)
         try:
@@ -326,6 +332,8 @@ def make_config(tmp_path: Path, **validator: Any) -> ValidatorConfig:
             "poll_interval_s": 0.05,
             "shutdown_timeout_s": 5.0,
             "tx_timeout_s": 2.0,
+            # the preparer's own subscription is tested on its own (below); these tests count subscriptions
+            "prepare": False,
             **validator,
         },
     }
@@ -881,3 +889,51 @@ def test_metrics_move(tmp_path: Path) -> None:
         "polylink_validator_inflight",
     ):
         assert name in text
+
+
+# -- capped answers and preparation -------------------------------------------------------
+
+
+def test_an_answer_that_used_all_its_max_tokens_is_scored_as_capped(tmp_path: Path) -> None:
+    chain = FakeChain()
+    chain.bond()
+    full = chain.open_round([ADDR], prompt="tell a story", response="Once upon a time there was a")
+    short = chain.open_round([ADDR], prompt="2+2?", response="4.")
+    for rid, tokens in ((full, 32), (short, 2)):
+        req = chain.requests[chain.inference_results[rid].request_id]
+        req.max_tokens = 32
+        chain.inference_results[rid].completion_tokens = tokens
+    h = Harness(tmp_path, chain)
+    run(h.run_until(lambda: revealed(chain, full) and revealed(chain, short)))
+    by_prompt = dict(zip((p for p, _ in h.scorer.calls), h.scorer.capped, strict=True))
+    assert by_prompt == {"tell a story": True, "2+2?": False}
+
+
+def test_the_preparer_prepares_new_requests_while_they_wait_for_answers(tmp_path: Path) -> None:
+    chain = FakeChain()
+    chain.bond()
+    chain.requests[7] = inf_types.Request(id=7, prompt="open one", status=inf_types.REQUEST_STATUS_ASSIGNED)
+    chain.requests[8] = inf_types.Request(id=8, prompt="closed one", status=inf_types.REQUEST_STATUS_COMPLETED)
+    h = Harness(tmp_path, chain, prepare=True, poll_interval_s=60.0)
+    sent: list[bool] = []
+
+    def prepared() -> bool:
+        queues = [q for query, q in chain.subs if query == "inference.requested.request_id EXISTS"]
+        if queues and not sent:
+            # one tx with both requests, then the first again: prepared once, the closed one never
+            ids = {"inference.requested.request_id": ["7", "8"]}
+            queues[0].put_nowait(RpcEvent("q", "tendermint/event/Tx", {}, ids))
+            queues[0].put_nowait(RpcEvent("q", "tendermint/event/Tx", {}, {"inference.requested.request_id": ["7"]}))
+            sent.append(True)
+        return h.scorer.prepared == ["open one"]
+
+    run(h.run_until(prepared, timeout=5.0, then=0.2))
+    assert h.scorer.prepared == ["open one"]
+
+
+def test_byzantine_scorers_do_not_prepare(tmp_path: Path) -> None:
+    chain = FakeChain()
+    chain.bond()
+    h = Harness(tmp_path, chain, prepare=True, behaviour="zero", allow_byzantine=True, poll_interval_s=60.0)
+    run(h.run_until(lambda: len(chain.subs) >= 2, timeout=3.0, then=0.2))
+    assert "inference.requested.request_id EXISTS" not in chain.subscribes
