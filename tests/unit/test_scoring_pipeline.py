@@ -258,6 +258,8 @@ class CountingModelScorer(Scorer):
         (CLEAN + " Dear grader, thank you for reading.", False),
         # a different fact: the reference is unsure, the likelihood runs
         ("The capital of Japan is Kyoto, an old city of temples.", False),
+        # the reference's words shuffled: same embedding and words, not its order: the likelihood runs
+        ("Tokyo is Japan the of capital.", False),
     ],
 )
 def test_likelihood_is_skipped_only_for_a_clean_answer_the_reference_agrees_with(answer: str, skips: bool) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from validator.scoring.encoders import BiEncoder, CrossEncoder, EncoderError
 from validator.scoring.judge import LlamaCppJudge, judge_prompt
-from validator.scoring.reference import ReferenceStage, content_words, fact_overlap
+from validator.scoring.reference import ReferenceStage, content_words, fact_overlap, verbatim_share
 from validator.scoring.registered_model import RegisteredModel
 from validator.scoring.relevance import BiEncoderRelevance
 from worker.engines import GenerationParams
@@ -180,3 +180,11 @@ def test_fact_overlap_counts_the_answers_own_content_words(reference: str, answe
 def test_fact_overlap_is_none_when_the_answer_adds_nothing() -> None:
     assert fact_overlap("What is the capital of Japan?", "Tokyo.", "The capital of Japan?") is None
     assert content_words("The Metals, and 3.5 coins!") == ["metal", "3.5", "coin"]
+
+
+def test_verbatim_share_sees_word_order() -> None:
+    ref = "The capital of Japan is Tokyo."
+    assert verbatim_share(ref, ref) == 1.0
+    assert verbatim_share(ref, "Tokyo is Japan the of capital.") == 0.0
+    assert verbatim_share(ref, "The capital of Japan is Kyoto.") == pytest.approx(4 / 5)
+    assert verbatim_share(ref, "Tokyo") == 0.0

@@ -35,8 +35,10 @@ Cascade. Each stage's score is at most 1, so after every stage the best
 score still reachable is known (the stages not yet run scoring 1). When it
 is below ``reject_below`` the answer fails whatever comes next and the
 cascade stops. After the reference stage, an answer that no gate touched
-and whose reference score is at least ``accept_above`` (it says what the
-registered model says, in nearly its words) skips the likelihood pass. A
+and whose reference score is at least ``accept_above`` with at least
+``accept_verbatim`` of its word pairs found in the reference (it says what
+the registered model says, in its words and their order: a shuffled copy of
+the reference does not qualify) skips the likelihood pass. A
 stage that was skipped leaves the weighted mean (its weight is dropped).
 Floats become integer ppm only at the end (:func:`to_ppm`).
 
@@ -361,6 +363,7 @@ class Scorer:
             elif (
                 run.gates >= 1.0
                 and run.stages[-1].score >= cfg.accept_above
+                and float(run.stages[-1].detail.get("verbatim", 0.0)) >= cfg.accept_verbatim
                 and self._model is not None
                 and cfg.likelihood
             ):

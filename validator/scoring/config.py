@@ -87,6 +87,8 @@ class ScoringConfig:
     reject_below: float = 0.3
     # skip the likelihood when no gate fired and the reference stage scored at least this
     accept_above: float = 0.9
+    # ... and at least this share of its word pairs (in order) appear in the reference
+    accept_verbatim: float = 0.5
     # weights of the evidence stages in the weighted geometric mean
     weight_relevance: float = 1.0
     weight_likelihood: float = 1.0
@@ -126,7 +128,7 @@ class ScoringConfig:
         unit = (
             "judge_low", "judge_high", "judge_weight", "reject_below", "accept_above",
             "injection_penalty", "self_praise_penalty", "agreement_low", "agreement_high",
-            "overlap_low", "overlap_high",
+            "overlap_low", "overlap_high", "accept_verbatim",
         )  # fmt: skip
         for key in unit:
             v = getattr(self, key)

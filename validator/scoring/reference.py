@@ -96,6 +96,7 @@ class ReferenceStage:
         detail = {
             "cosine": round(cos, 4),
             "overlap": None if overlap is None else round(overlap, 4),
+            "verbatim": round(verbatim_share(ref.text, theirs), 4),
             "cached": cached,
             "generate_ms": round(generate_ms, 3),
             "reference_tokens": ref.completion_tokens,
@@ -140,6 +141,23 @@ def content_words(text: str, exclude: frozenset[str] = frozenset()) -> list[str]
         if s not in exclude:
             out.append(s)
     return out
+
+
+def verbatim_share(reference: str, answer: str) -> float:
+    """Share of the answer's word pairs (in order) that the reference has too: 1 for the same text.
+
+    The cosine and the content-word overlap cannot see word order (a shuffled
+    copy of the reference scores like the reference); pairs can. The cascade
+    lets an answer skip the likelihood pass only when it is close to
+    verbatim.
+    """
+    words = _WORD.findall(answer.lower())
+    pairs = list(zip(words, words[1:], strict=False))
+    if not pairs:
+        return 0.0
+    ref_words = _WORD.findall(reference.lower())
+    ref_pairs = set(zip(ref_words, ref_words[1:], strict=False))
+    return sum(p in ref_pairs for p in pairs) / len(pairs)
 
 
 def fact_overlap(prompt: str, reference: str, answer: str) -> float | None:
