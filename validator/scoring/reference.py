@@ -26,6 +26,7 @@ the same generation).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import time
 from collections import OrderedDict
@@ -152,11 +153,11 @@ def verbatim_share(reference: str, answer: str) -> float:
     verbatim.
     """
     words = _WORD.findall(answer.lower())
-    pairs = list(zip(words, words[1:], strict=False))
+    pairs = list(itertools.pairwise(words))
     if not pairs:
         return 0.0
     ref_words = _WORD.findall(reference.lower())
-    ref_pairs = set(zip(ref_words, ref_words[1:], strict=False))
+    ref_pairs = set(itertools.pairwise(ref_words))
     return sum(p in ref_pairs for p in pairs) / len(pairs)
 
 
