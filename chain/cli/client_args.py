@@ -81,6 +81,14 @@ def non_negative_int(text: str) -> int:
     return n
 
 
+def hex_bytes(text: str) -> bytes:
+    """An argparse type: bytes given as hex."""
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not hex") from None
+
+
 def emit(args: argparse.Namespace, obj: Mapping[str, object], text: str) -> None:
     """Print `obj` as one JSON object (--output json) or `text`."""
     if args.output == "json":

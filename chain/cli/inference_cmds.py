@@ -33,6 +33,7 @@ from chain.cli.client_args import (
     add_output,
     emit,
     fail,
+    hex_bytes,
     non_negative_int,
     positive_int,
     resolve_address,
@@ -76,13 +77,6 @@ def fraction_ppm(text: str) -> int:
     if not d.is_finite() or d < 0 or ppm != ppm.to_integral_value():
         raise argparse.ArgumentTypeError(f"{text!r} must be >= 0 with at most 6 decimals")
     return int(ppm)
-
-
-def hex_bytes(text: str) -> bytes:
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not hex") from None
 
 
 def price_text(text: str) -> str:

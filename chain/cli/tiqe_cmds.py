@@ -17,7 +17,7 @@ from polylink.base.v1 import query_pb2 as base_q
 from polylink.tiqe.v1 import query_pb2 as q
 from polylink.tiqe.v1 import tx_pb2, types_pb2
 
-from chain.cli.client_args import emit, positive_int, resolve_address, run, show_help
+from chain.cli.client_args import emit, hex_bytes, positive_int, resolve_address, run, show_help
 from chain.cli.query import _flags, _query
 from chain.cli.tx import _sign_and_send, _tx_flags
 from chain.client.client import Client
@@ -39,13 +39,6 @@ def score_ppm(text: str) -> int:
     if not 0 <= n <= PPM:
         raise argparse.ArgumentTypeError(f"{text!r} must be in 0..{PPM}")
     return n
-
-
-def hex_bytes(text: str) -> bytes:
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not hex") from None
 
 
 def msg_commit_score(
