@@ -45,6 +45,8 @@ from chain.modules.inference.keeper import InferenceKeeper
 from chain.modules.inference.module import InferenceModule
 from chain.modules.registry.keeper import RegistryKeeper
 from chain.modules.registry.module import RegistryModule
+from chain.modules.rewards.keeper import RewardsKeeper
+from chain.modules.rewards.module import RewardsModule
 from chain.modules.slashing.keeper import SlashingKeeper
 from chain.modules.slashing.module import SlashingModule
 from chain.modules.staking.keeper import StakingKeeper
@@ -101,11 +103,14 @@ class Modules:
         self.inference = InferenceKeeper(self.auth, self.bank, self.registry)
         self.tiqe = TiqeKeeper(self.auth, self.bank, self.staking, self.slashing, self.registry, self.inference)
         self.inference.set_scorer(self.tiqe)
+        self.rewards = RewardsKeeper(self.auth, self.bank, self.staking)
+        self.inference.set_rewards(self.rewards)
         # Genesis, BeginBlock and EndBlock run in this order: gov first (an upgrade
         # halts before anything else; proposals execute before staking computes the
         # validator set), staking's EndBlock reports the set, slashing's BeginBlock
         # reads the last commit; tiqe follows inference (its BeginBlock closes the scoring
-        # windows that ended with the block before, ahead of staking's EndBlock).
+        # windows that ended with the block before, ahead of staking's EndBlock); rewards'
+        # BeginBlock pays the block's emission to the validators bonded at its start.
         self.all: list[AppModule] = [
             AuthModule(self.auth),
             BankModule(self.bank),
@@ -115,6 +120,7 @@ class Modules:
             RegistryModule(self.registry),
             InferenceModule(self.inference),
             TiqeModule(self.tiqe),
+            RewardsModule(self.rewards),
         ]
         self.msgs = MsgRouter(self.all)
         self.queries = QueryRouter(self.all)

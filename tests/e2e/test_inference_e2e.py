@@ -203,10 +203,14 @@ def test_request_is_answered_on_chain_through_the_cli(net: Localnet, c: SyncClie
     assert res.worker in {addr(net, "user1"), addr(net, "user3")}
     assert res.response.strip() and 0 < res.completion_tokens <= MAX_TOKENS
     assert shown["results"][0]["response"] == res.response
-    # settlement: the worker and the provider are paid for the tokens produced, the rest comes back
+    # settlement (SPEC 3.8): the fee for the tokens produced splits 70% worker (its royalty to the
+    # provider), 20% committee (no scorers here: unscored, so to the community pool), the rest to the
+    # pool; what the tokens did not use comes back
     fee = BASE_PRICE * res.completion_tokens // 1000
-    assert int(res.worker_paid) + int(res.royalty_paid) == fee
-    assert int(res.royalty_paid) == fee * 100_000 // 1_000_000
+    worker_share = fee * 700_000 // 1_000_000
+    assert int(res.royalty_paid) == worker_share * 100_000 // 1_000_000
+    assert int(res.worker_paid) + int(res.royalty_paid) == worker_share
+    assert (int(res.validators_paid), int(res.community_paid)) == (0, fee - worker_share)
     assert st.request.escrow == "0"
     assert c.balance(ESCROW) == 0
     tx_fee = before - c.balance(user) - fee + int(res.royalty_paid)  # user0 is also the provider
@@ -279,7 +283,8 @@ def test_stopped_worker_misses_its_deadline_and_the_request_is_reassigned(
     after = registry_worker(c, w3)
     assert after is not None and int(after.worker.bond) == bond_before - penalty
     assert {s.model_id: s.misses for s in after.stats}[SOLO] == 1
-    assert c.balance(COMMUNITY) == pool_before + penalty
+    # the pool also got the unscored result's committee and pool shares of its fee
+    assert c.balance(COMMUNITY) == pool_before + penalty + int(st2.results[0].community_paid)
 
 
 def serving(c: SyncClient, address: str) -> bool:

@@ -127,6 +127,9 @@ class ChainMachine(RuleBasedStateMachine):
                 "min_deposit": [{"denom": "upoly", "amount": str(MIN_DEPOSIT)}],
                 "voting_period_blocks": "6", "max_deposit_period_blocks": "5",
             }},
+            # no emission: this machine models the community pool to the upoly; the rewards/supply
+            # invariant (initial + minted - burned == supply) still runs after every step, with slashes
+            "rewards": {"params": {"block_reward": "0"}},
             "genutil": {"gen_txs": [gentx(i) for i in range(len(OPS))]},
         }
         self.app.init_chain(CHAIN, json.dumps(state).encode(), 1, 0, -1)

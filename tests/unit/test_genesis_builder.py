@@ -66,7 +66,9 @@ def test_new_genesis_has_every_module_param_and_the_template_consensus_params() 
     assert doc["chain_id"] == CHAIN and doc["validators"] == []
     assert doc["consensus_params"] == t["consensus_params"]
     assert doc["consensus_params"]["block"]["max_gas"] == "100000000"
-    assert set(doc["app_state"]) == {"auth", "bank", "gov", "staking", "slashing", "registry", "inference", "tiqe"}
+    assert set(doc["app_state"]) == {
+        "auth", "bank", "gov", "staking", "slashing", "registry", "inference", "tiqe", "rewards"
+    }  # fmt: skip
     auth = doc["app_state"]["auth"]["params"]
     assert auth["max_tx_bytes"] == "65536" and auth["tx_base_gas"] == "20000"  # defaults filled in
     assert doc["genesis_time"] == "2026-01-01T00:00:00.123456789Z"

@@ -67,6 +67,7 @@ def start(app: PolyLinkApp) -> None:
     state = {
         "bank": {"balances": balances},
         "staking": {"params": {"unbonding_blocks": "3", "max_validators": "2"}},
+        "rewards": {"params": {"block_reward": "0"}},  # these tests count tokens exactly
         "genutil": {"gen_txs": [gentx(0, 10), gentx(1, 7), gentx(2, 5)]},
     }
     app.init_chain(CHAIN, json.dumps(state).encode(), 1, 0, -1)

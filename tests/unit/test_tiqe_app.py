@@ -58,6 +58,8 @@ class Chain:
             "bank": {"balances": balances},
             "registry": {"params": {"min_worker_bond": "1000"}},
             "tiqe": {"params": {"no_reveal_jail_blocks": "10", "worker_jail_blocks": "20"}},
+            # no emission: the export -> import -> one block -> export round trip below stays exact
+            "rewards": {"params": {"block_reward": "0"}},
             "genutil": {"gen_txs": gentxs},
         }
         self.app.init_chain(CHAIN, json.dumps(state).encode(), 1, 0, -1)
@@ -93,7 +95,7 @@ def events(r: BlockResult, type_: str) -> list[dict[str, str]]:
 def test_the_app_wires_tiqe_after_inference_and_binds_it_as_the_scorer() -> None:
     app = PolyLinkApp(None)
     names = [m.name for m in app.m.all]
-    assert names[-2:] == ["inference", "tiqe"]
+    assert names[-3:] == ["inference", "tiqe", "rewards"]
     assert app.m.inference.scorer is app.m.tiqe
     assert "tiqe" in app.m.params  # governance can change its params
     # served over gRPC from the query routes, nobody writes a servicer
@@ -163,7 +165,14 @@ def test_request_to_final_quality_with_signed_txs() -> None:
     st = c.query("/polylink.inference.v1.Query/Request", inf_q.QueryRequestRequest(id=1))
     assert isinstance(st, inf_q.QueryRequestResponse)
     assert st.request.status == inf_t.REQUEST_STATUS_COMPLETED and st.results[0].quality_ppm == 850_000
-    assert c.app.m.bank.get_balance(c.app.query_context(), WORKER.address, "upoly") == worker_before + 10
+    # SPEC 3.8 on the fee of 10: worker 7; the committee's 2 to the two members within outlier_ppm
+    # (equal weights: 1 each), none to the outlier; 1 to the community pool
+    assert c.app.m.bank.get_balance(c.app.query_context(), WORKER.address, "upoly") == worker_before + 7
+    res = st.results[0]
+    assert (res.worker_paid, res.validators_paid, res.community_paid) == ("7", "2", "1")
+    assert c.app.m.tiqe.earners(c.app.query_context(), 1) == [
+        (m.validator, int(m.weight)) for m in rd.round.members if not m.outlier
+    ]
     rating = c.query(Q + "Rating", q.QueryRatingRequest(validator=committee[0]))
     assert isinstance(rating, q.QueryRatingResponse)
     assert list(rating.rating.deviations) == [60_000]

@@ -69,7 +69,8 @@ def test_a_result_nobody_can_score_is_final_at_once_unscored_and_paid() -> None:
     r = e.request(rid)
     assert r.status == 4 and r.answer_result_id == res  # COMPLETED in the submit tx itself
     x = e.result(res)
-    assert (x.scored, x.passed, x.worker_paid) == (False, True, "10")
+    # SPEC 3.8 on a fee of 10: worker 7; the committee's 2 has no earner: pool 2 + 1
+    assert (x.scored, x.passed, x.worker_paid, x.validators_paid, x.community_paid) == (False, True, "7", "0", "3")
     assert e.balance(USER) == user - 10  # 10 tokens at 1000 per 1000; the rest refunded
     assert e.events_of("tiqe.finalized")[-1]["scored"] == "false"
     assert e.invariants() == []
@@ -217,7 +218,7 @@ def test_no_commit_at_all_ends_unscored_after_the_commit_window() -> None:
     assert (rd.phase, rd.scored, rd.passed, rd.quality_ppm) == (FINAL, False, True, 0)
     assert rd.finalized_height == deadline + 1  # closed at the start of the block after the deadline
     assert len(e.events_of("tiqe.no_reveal")) == 3
-    assert e.request(rid).status == 4 and e.result(res).worker_paid == "10"
+    assert e.request(rid).status == 4 and e.result(res).worker_paid == "7"  # 70% of the fee of 10
     # unscored: the worker's quality does not move
     assert e.m.registry.get_stats(e.q(), worker, "tiny").quality_ema_ppm == quality
     assert e.invariants() == []
@@ -252,7 +253,9 @@ def test_the_worker_ema_moves_and_a_degraded_worker_is_jailed_and_slashed() -> N
     assert e.events_of("tiqe.worker_degraded") == []  # 1 result < min_results
     # a low quality is rejected: the worker is unpaid
     assert (e.result(res).passed, e.result(res).worker_paid) == (False, "0")
+    fee_shares = [res]
     _, res = one_result(e)
+    fee_shares.append(res)
     e.score(res, {v: 100_000 for v in e.committee(res)})
     e.end_block()
     assert stats(e.q(), worker, "tiny").quality_ema_ppm == 356_000  # < min_quality 400k after 2 results
@@ -265,7 +268,10 @@ def test_the_worker_ema_moves_and_a_degraded_worker_is_jailed_and_slashed() -> N
     }  # fmt: skip
     # aggregated at the start of this block: jailed for worker_jail_blocks (localnet 20) from here
     assert w.jailed_until_height == e.height + 20 and int(w.bond) == bond - slashed
-    assert e.balance(COMMUNITY_ADDR) == pool + slashed
+    # the pool also holds each rejected result's committee and pool shares (SPEC 3.8)
+    to_pool = sum(int(e.result(x).community_paid) for x in fee_shares)
+    assert to_pool == 2 * 3  # of a fee of 10: pool 1, and the committee's 2 rounds to 0 for each of 3 members
+    assert e.balance(COMMUNITY_ADDR) == pool + slashed + to_pool
     # jailed: the next request finds no worker
     rid = e.ask()
     e.end_block()

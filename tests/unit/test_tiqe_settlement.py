@@ -43,13 +43,16 @@ def test_a_swarm_answer_is_the_best_quality_and_only_passed_results_are_paid() -
     assert r.status == COMPLETED and r.answer_result_id == res[2]  # 800_000 is the best
     assert [e.result(x).quality_ppm for x in res] == [650_000, 300_000, 800_000]
     paid = {x: e.balance(worker[x]) - before[x] for x in res}
-    assert paid == {res[0]: 10, res[1]: 0, res[2]: 10}  # the rejected result's fee is refunded
-    assert [e.result(x).worker_paid for x in res] == ["10", "0", "10"]
-    assert e.balance(USER) == user - 300 + (300 - 20)
+    # SPEC 3.8 on each fee of 10: worker 7 when passed; the rejected result's worker share is refunded
+    assert paid == {res[0]: 7, res[1]: 0, res[2]: 7}
+    assert [e.result(x).worker_paid for x in res] == ["7", "0", "7"]
+    # every result pays its committee (2, here rounded to 0 per member: to the pool) and the pool (1)
+    assert [e.result(x).community_paid for x in res] == ["3", "3", "3"]
+    assert e.balance(USER) == user - 300 + (300 - 23)
     assert e.balance(ESCROW_ADDR) == 0 and r.escrow == "0"
     assert e.events_of("inference.completed")[-1] == {
         "request_id": str(rid), "answer_result_id": str(res[2]), "worker": worker[res[2]],
-        "quality_ppm": "800000", "refund": "280",
+        "quality_ppm": "800000", "refund": "277",
     }  # fmt: skip
     assert e.invariants() == []
 
@@ -75,7 +78,7 @@ def test_unscored_results_pass_and_are_paid() -> None:
     r = e.request(rid)
     assert r.status == COMPLETED
     assert (e.result(a).scored, e.result(a).passed, e.result(a).worker_paid) == (True, False, "0")
-    assert (e.result(b).scored, e.result(b).passed, e.result(b).worker_paid) == (False, True, "10")
+    assert (e.result(b).scored, e.result(b).passed, e.result(b).worker_paid) == (False, True, "7")
     # the contract's argmax: the rejected 200_000 still beats an unscored 0
     assert r.answer_result_id == a
     assert e.invariants() == []

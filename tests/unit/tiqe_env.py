@@ -80,11 +80,13 @@ class Env:
         workers: Sequence[str] = ("w0",),
         tiqe: dict[str, str] | None = None,
         inference: dict[str, str] | None = None,
+        rewards: dict[str, str] | None = None,
         store: MemStore | None = None,
         height: int = 1,
     ) -> None:
         """`validators`: name -> power (default val0..val3 with 10 each); `tiqe`/`inference`:
-        param overrides (JSON values) merged over the localnet values."""
+        param overrides (JSON values) merged over the localnet values; `rewards`: over the
+        defaults with no block emission (these tests count balances exactly)."""
         self.store = store or MemStore()
         self.m = Modules()
         self.mods: dict[str, AppModule] = {mod.name: mod for mod in self.m.all}
@@ -102,6 +104,7 @@ class Env:
             "registry": {"params": {"min_worker_bond": str(WORKER_BOND)}},
             "tiqe": {"params": {**LOCAL_TIQE, **(tiqe or {})}},
             "inference": {"params": inference or {}},
+            "rewards": {"params": {"block_reward": "0", **(rewards or {})}},
         }
         ctx = Context(self.store, BlockHeader(CHAIN, height - 1), ExecMode.GENESIS)
         for mod in self.m.all:

@@ -41,6 +41,8 @@ def init_genesis(k: BankKeeper, ctx: Context, gs: genesis_pb2.GenesisState) -> N
         total = total + coins
     for d, a in total.items():
         k._set_supply(ctx, d, a)
+    for d, a in Coins.from_proto(gs.burned).items():
+        k.set_burned(ctx, d, a)
 
 
 def export_genesis(k: BankKeeper, ctx: Context) -> genesis_pb2.GenesisState:
@@ -52,4 +54,5 @@ def export_genesis(k: BankKeeper, ctx: Context) -> genesis_pb2.GenesisState:
         params=k.get_params(ctx),
         balances=balances,
         supply=k.total_supply(ctx).to_proto(coin_pb2.Coin),
+        burned=k.total_burned(ctx).to_proto(coin_pb2.Coin),
     )

@@ -81,6 +81,21 @@ class BankKeeper:
         raw = self._kv(ctx).get(keys.supply_key(denom))
         return 0 if raw is None else int(raw)
 
+    def get_burned(self, ctx: Context, denom: str) -> int:
+        """How much of `denom` was burned since the chain began."""
+        raw = self._kv(ctx).get(keys.BURNED + denom.encode())
+        return 0 if raw is None else int(raw)
+
+    def set_burned(self, ctx: Context, denom: str, amount: int) -> None:
+        if amount:
+            self._kv(ctx).set(keys.BURNED + denom.encode(), str(amount).encode())
+        else:
+            self._kv(ctx).delete(keys.BURNED + denom.encode())
+
+    def total_burned(self, ctx: Context) -> Coins:
+        """Every denom's burned total (genesis export)."""
+        return Coins({k.decode(): int(v) for k, v in PrefixStore(self._kv(ctx), keys.BURNED).iterate()})
+
     def _set_supply(self, ctx: Context, denom: str, amount: int) -> None:
         if amount:
             self._kv(ctx).set(keys.supply_key(denom), str(amount).encode())
@@ -99,10 +114,12 @@ class BankKeeper:
         ctx.emit(Event.of("mint", module=module, amount=coins))
 
     def burn(self, ctx: Context, module: str, coins: Coins) -> None:
-        """Destroy coins held by a module account (supply shrinks by the same amount)."""
+        """Destroy coins held by a module account (supply shrinks by the same amount, and the
+        burned total grows by it)."""
         self.sub_coins(ctx, self.ak.module_address(module), coins)
         for d, a in coins.items():
             self._set_supply(ctx, d, self.get_supply(ctx, d) - a)
+            self.set_burned(ctx, d, self.get_burned(ctx, d) + a)
         ctx.emit(Event.of("burn", module=module, amount=coins))
 
     # --- iteration (genesis export, invariants) -----------------------

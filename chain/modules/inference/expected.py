@@ -7,7 +7,8 @@ it a fake registry. Amounts are decimal strings.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from polylink.inference.v1 import types_pb2
 
@@ -72,4 +73,29 @@ class Scorer(Protocol):
 
     def pass_ppm(self, ctx: Context) -> int:
         """The quality a scored result needs to be paid."""
+        ...
+
+    def earners(self, ctx: Context, result_id: int) -> list[tuple[str, int]]:
+        """The committee members that earned a share of the result's fee, with their weights:
+        (operator address, power x rating) of each member that revealed within outlier_ppm."""
+        ...
+
+
+class Rewards(Protocol):
+    """How a settled fee divides (the rewards keeper; SPEC 3.8)."""
+
+    def settle(
+        self,
+        ctx: Context,
+        pay: Callable[[str, int], None],
+        *,
+        fee: int,
+        worker: str,
+        provider: str,
+        royalty_ppm: int,
+        passed: bool,
+        earners: Sequence[tuple[str, int]],
+    ) -> Any:
+        """Pay every part of `fee` with `pay` except the rejected result's refund; returns the
+        split (with `worker`, `provider`, `validators`, `community`, `refund`)."""
         ...

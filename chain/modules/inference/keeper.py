@@ -65,7 +65,7 @@ from chain.modules.inference.errors import (
     ErrUnknownRequest,
     ErrWrongMode,
 )
-from chain.modules.inference.expected import AccountKeeper, BankKeeper, RegistryKeeper, Scorer
+from chain.modules.inference.expected import AccountKeeper, BankKeeper, RegistryKeeper, Rewards, Scorer
 from chain.modules.inference.fees import fee_for, royalty_of, slot_escrow
 from chain.modules.inference.params import default_params
 
@@ -155,6 +155,12 @@ class InferenceKeeper:
         self.bk = bk
         self.registry = registry
         self.scorer: Scorer | None = None
+        self.rewards: Rewards | None = None
+
+    def set_rewards(self, rewards: Rewards) -> None:
+        """Bind the fee split (the app binds the rewards keeper; without one a passed result's
+        whole fee goes to its worker, less the royalty)."""
+        self.rewards = rewards
 
     def set_scorer(self, scorer: Scorer) -> None:
         """Bind the module that judges results (tiqe); the app calls it once both keepers exist."""
@@ -546,12 +552,34 @@ class InferenceKeeper:
             r.escrow = str(held - amount)
 
     def settle(self, ctx: Context, r: types_pb2.Request, res: types_pb2.Result) -> None:
-        """Pay one passed result from the request's escrow (until the rewards of issue 6 land):
-        fee = min(slot escrow, price x tokens // 1000); royalty = fee x royalty_ppm // 10^6 to the
-        model's provider, the rest to the worker; both recorded on the result."""
+        """Pay one final result from the request's escrow: fee = min(slot escrow, price x tokens
+        // 1000), split by the rewards keeper (worker and provider only when it passed; the
+        committee and the community pool either way; a rejected result's worker share stays in
+        escrow and is refunded with the rest). Without a rewards keeper: a passed result's
+        royalty (fee x royalty_ppm // 10^6) to the provider, the rest to the worker. What each
+        got is recorded on the result."""
         price = int(r.price)
         fee = fee_for(slot_escrow(price, r.max_tokens), price, res.completion_tokens)
         model = self.registry.get_model(ctx, r.model_id)
+        if self.rewards is not None:
+            split = self.rewards.settle(
+                ctx,
+                lambda address, amount: self._pay_from_escrow(ctx, r, address, amount),
+                fee=fee,
+                worker=res.worker,
+                provider=model.provider if model is not None else "",
+                royalty_ppm=model.royalty_ppm if model is not None else 0,
+                passed=res.passed,
+                earners=self.scorer.earners(ctx, res.id) if self.scorer is not None and res.scored else [],
+            )
+            res.worker_paid = str(split.worker)
+            res.royalty_paid = str(split.provider)
+            res.validators_paid = str(sum(split.validators.values()))
+            res.community_paid = str(split.community)
+            self.set_result(ctx, res)
+            return
+        if not res.passed:
+            return
         royalty = royalty_of(fee, model.royalty_ppm) if model is not None else 0
         self._pay_from_escrow(ctx, r, res.worker, fee - royalty)
         if model is not None:
@@ -610,8 +638,7 @@ class InferenceKeeper:
         if not all(is_final(x) for x in results):
             return
         for x in results:
-            if x.passed:
-                self.settle(ctx, r, x)
+            self.settle(ctx, r, x)
         self._complete(ctx, r, best_result(results))
         self.set_request(ctx, r)
 

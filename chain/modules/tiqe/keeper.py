@@ -167,6 +167,18 @@ class TiqeKeeper:
         """The quality a scored result needs to be paid (inference's Scorer interface)."""
         return self.get_params(ctx).pass_ppm
 
+    def earners(self, ctx: Context, result_id: int) -> list[tuple[str, int]]:
+        """Members of the result's finished round that revealed within outlier_ppm, with the
+        weight (power x rating) their score had: who shares the committee's fee (SPEC 3.8)."""
+        rd = self.get_round(ctx, result_id)
+        if rd is None:
+            return []
+        return [
+            (m.validator, int(m.weight))
+            for m in rd.members
+            if m.revealed and not m.outlier and m.weight and int(m.weight) > 0
+        ]
+
     # --- rounds ----------------------------------------------------------
     def get_round(self, ctx: Context, result_id: int) -> types_pb2.Round | None:
         raw = self._kv(ctx).get(keys.round_key(result_id))
