@@ -19,6 +19,7 @@ from polylink.inference.v1 import tx_pb2 as inf_tx  # noqa: E402
 from polylink.inference.v1 import types_pb2 as inf_t  # noqa: E402
 from polylink.registry.v1 import query_pb2 as reg_q  # noqa: E402
 from polylink.registry.v1 import tx_pb2 as reg_tx  # noqa: E402
+from polylink.rewards.v1 import query_pb2 as rw_q  # noqa: E402
 from polylink.staking.v1 import query_pb2 as staking_q  # noqa: E402
 from polylink.tiqe.v1 import query_pb2 as tiqe_q  # noqa: E402
 
@@ -91,7 +92,9 @@ def inference_demo(net: Localnet, c: SyncClient, addr: dict[str, str]) -> None:
             text = " ".join(res.response.split())
             verdict = "passed" if res.passed else "REJECTED"
             print(f"      {mark} by {res.worker[:14]}.. ({res.completion_tokens} tokens, quality {res.quality_ppm} ppm"
-                  f" {verdict}, worker paid {res.worker_paid}upoly, royalty {res.royalty_paid}upoly): {text[:300]}")
+                  f" {verdict}): {text[:300]}")
+            print(f"        fee split: worker {res.worker_paid}, provider royalty {res.royalty_paid},"
+                  f" scoring committee {res.validators_paid or 0}, community pool {res.community_paid or 0} (upoly)")
             rnd = c.query("/polylink.tiqe.v1.Query/Round", tiqe_q.QueryRoundRequest(result_id=res.id),
                           tiqe_q.QueryRoundResponse).round
             scores = ", ".join(f"{m.validator[:12]}..={m.score_ppm if m.revealed else 'no reveal'}"
@@ -101,6 +104,9 @@ def inference_demo(net: Localnet, c: SyncClient, addr: dict[str, str]) -> None:
         print(f"      closed at height {req.completed_height} ({time.perf_counter() - t0:.1f}s after sending);"
               f" unused escrow refunded")
     print_ratings(c)
+    t = c.query("/polylink.rewards.v1.Query/Totals", rw_q.QueryTotalsRequest(), rw_q.QueryTotalsResponse).totals
+    print(f"==> who earned what since genesis (upoly): workers {t.to_workers}, model providers {t.to_providers},"
+          f" validators {t.to_validators}, community pool {t.to_community}; refunded worker shares {t.refunded}")
 
 
 def print_ratings(c: SyncClient) -> None:
