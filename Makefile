@@ -8,9 +8,10 @@ COMETBFT_VERSION := v0.38.25
 COMETBFT := .tools/bin/cometbft
 PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 BENCH ?=
+SIM ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup demo demo-down test test-fast lint bench clean-setup help
+.PHONY: setup demo demo-down test test-fast lint bench sim clean-setup help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/'
@@ -36,6 +37,12 @@ $(COMETBFT):
 	@GOBIN=$(CURDIR)/.tools/bin go install github.com/cometbft/cometbft/cmd/cometbft@$(COMETBFT_VERSION)
 	@$(COMETBFT) version
 
+# matplotlib (the `sim` extra) is installed for `make sim` only
+$(VENV)/.sim.stamp: $(VENV)/.stamp pyproject.toml
+	@echo "==> installing the simulations' extra (matplotlib)"
+	@$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,sim]"
+	@touch $@
+
 gen/.stamp: $(VENV)/.stamp $(PROTOS) scripts/gen_protos.py
 	@echo "==> generating protobuf classes into gen/"
 	@$(PY) scripts/gen_protos.py --cometbft-version $(COMETBFT_VERSION) --out gen
@@ -53,12 +60,15 @@ test: setup ## run every test (unit, property, e2e on a real CometBFT localnet)
 test-fast: setup ## unit and property tests only
 	@$(PY) -m pytest -q -rs tests/unit tests/property $(PYTEST_ARGS)
 
-lint: setup ## ruff on the hand-written code, mypy --strict on chain/, genesis/, worker/, validator/
-	@$(VENV)/bin/ruff check chain genesis worker validator scripts tests
-	@$(VENV)/bin/mypy chain genesis worker validator
+lint: setup ## ruff on the hand-written code, mypy --strict on chain/, genesis/, worker/, validator/, sim/
+	@$(VENV)/bin/ruff check chain genesis worker validator sim scripts tests
+	@$(VENV)/bin/mypy chain genesis worker validator sim
 
 bench: setup ## run the benchmarks (BENCH=<name> for one); figures go to bench/results/
 	@$(PY) scripts/bench.py $(BENCH)
+
+sim: $(VENV)/.sim.stamp gen/.stamp ## run the simulations on the real state machine (SIM=<name> for one); report in sim/results/
+	@$(PY) -m sim $(SIM)
 
 clean-setup: ## remove the venv, tools and generated code
 	rm -rf $(VENV) .tools gen

@@ -387,7 +387,9 @@ class PolyLinkApp:
 
     # --- invariants --------------------------------------------------------
     def check_invariants(self, ctx: Context | None = None) -> list[str]:
-        ctx = ctx or self.query_context()
+        """Every broken invariant over `ctx` (default: the last committed state, unmetered: an
+        invariant walks whole stores, which a query's gas limit would cut short)."""
+        ctx = ctx or Context(self.committed, self.last_header, ExecMode.QUERY)
         broken = []
         for mod in self.m.all:
             for name, inv in mod.invariants():

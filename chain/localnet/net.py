@@ -102,8 +102,12 @@ class Localnet:
         cometbft: str | None = None,
         polylink: Sequence[str] | None = None,
         gentxs: bool = True,
+        invariant_period: int = 0,
     ) -> None:
         """Describe a network; nothing happens on disk until create() or up().
+
+        `invariant_period` N > 0: every app checks every module invariant (supply, escrow,
+        bonded pool, ...) each N blocks and stops on a violation, which halts the chain.
 
         If `home` already holds a localnet, its localnet.json wins over these arguments.
         """
@@ -142,6 +146,7 @@ class Localnet:
                 NodeRecord(i, str(self.home / f"node{i}"), "", NodePorts.of(base_port, i))
                 for i in range(nodes)
             ],
+            invariant_period=invariant_period,
         )
 
     @classmethod
@@ -428,6 +433,8 @@ class Localnet:
                 f"{HOST}:{n.ports.grpc}",
                 "--rpc",
                 f"http://{HOST}:{n.ports.rpc}",
+                "--invariant-period",
+                str(s.invariant_period),
             ]
         else:
             cmd = [s.cometbft, "start", "--home", n.home]

@@ -62,6 +62,8 @@ class LocalnetState:
     nodes: list[NodeRecord]
     # off-chain processes started beside the nodes (workers, scorers, gateway), by name
     services: dict[str, ProcRecord] = field(default_factory=dict)
+    # each app checks every invariant each N blocks and stops loudly on a violation (0 = never)
+    invariant_period: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +78,7 @@ class LocalnetState:
             "polylink": self.polylink,
             "nodes": [n.to_json() for n in self.nodes],
             "services": {k: v.to_json() for k, v in sorted(self.services.items())},
+            "invariant_period": self.invariant_period,
         }
 
     @staticmethod
@@ -92,6 +95,7 @@ class LocalnetState:
             [str(x) for x in d["polylink"]],
             [NodeRecord.from_json(n) for n in d["nodes"]],
             {k: ProcRecord.from_json(v) for k, v in (d.get("services") or {}).items()},
+            int(d.get("invariant_period", 0)),
         )
 
     def save(self, home: Path) -> None:

@@ -27,6 +27,7 @@ from polylink.inference.v1 import types_pb2 as inf_t
 from polylink.registry.v1 import query_pb2 as reg_q
 from polylink.registry.v1 import tx_pb2 as reg_tx
 from polylink.registry.v1 import types_pb2 as reg_t
+from polylink.rewards.v1 import query_pb2 as rw_q
 
 from chain.client.errors import TxRejectedError
 from chain.client.rpc import CometRPC
@@ -63,9 +64,14 @@ def wait_for(cond: Callable[[], bool], what: str, timeout: float = 90.0) -> None
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Localnet]:
-    n = Localnet(tmp_path_factory.mktemp("inference"), nodes=4, base_port=find_free_base_port(4), accounts=7)
+    # every app asserts every invariant (supply = initial + minted - burned, escrow = the open
+    # requests' escrow, bonded pool, ...) at every height: a violation would halt the chain
+    n = Localnet(
+        tmp_path_factory.mktemp("inference"), nodes=4, base_port=find_free_base_port(4), accounts=7, invariant_period=1
+    )
     try:
         n.create()
+        n.set_genesis_params("rewards", block_reward="1000")  # emission on: validators earn every block
         # inference alone: no validator scorers run here, so TIQE rounds close unscored at
         # once and cost the validators nothing (tests/e2e/test_tiqe_e2e.py runs the scorers)
         n.set_genesis_params(
@@ -396,6 +402,20 @@ def test_worker_killed_mid_work_finishes_each_assignment_once(net: Localnet, c: 
         assert len(tx_heights(net, f"inference.result.request_id={r}")) == 1
     # the restarted worker reused its durable state: one state dir, never a second answer
     assert (worker_home(net, "user6") / "state").is_dir()
+
+
+def test_emission_and_fees_keep_the_supply_accounted_on_every_node(net: Localnet, models: None) -> None:
+    """Each app also asserted every invariant at every height (invariant_period=1): it is still up."""
+    for i in range(net.nodes):
+        with SyncClient(net.rpc_url(i), keyring=net.keyring()) as ci:
+            e = ci.query("/polylink.rewards.v1.Query/Emission", rw_q.QueryEmissionRequest(), rw_q.QueryEmissionResponse)
+            t = ci.query("/polylink.rewards.v1.Query/Totals", rw_q.QueryTotalsRequest(), rw_q.QueryTotalsResponse)
+        assert e.block_reward == "1000" and int(e.minted) >= 1000 * 10
+        assert int(e.initial_supply) + int(e.minted) - int(e.burned) == int(e.total_supply)
+        # (one response each: the chain moves on between the two queries)
+        assert int(t.totals.emission_to_validators) + int(t.totals.emission_to_community) == int(t.totals.minted)
+        assert int(t.totals.to_workers) > 0  # the answered requests paid their workers
+    assert all(any(running.values()) for running in (net.running(i) for i in range(net.nodes)))
 
 
 def test_every_node_agrees_on_every_app_hash(net: Localnet, models: None) -> None:

@@ -75,7 +75,11 @@ def wait_for(cond: Callable[[], bool], what: str, timeout: float = 120.0) -> Non
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Localnet]:
-    n = Localnet(tmp_path_factory.mktemp("tiqe"), nodes=4, base_port=find_free_base_port(4), accounts=4)
+    # every app asserts every invariant (supply = initial + minted - burned, escrow = open escrows,
+    # bonded pool = bonded tokens, ...) at every height; a violation would halt the chain
+    n = Localnet(
+        tmp_path_factory.mktemp("tiqe"), nodes=4, base_port=find_free_base_port(4), accounts=4, invariant_period=1
+    )
     try:
         n.up()
         yield n

@@ -26,4 +26,5 @@ class QueryServer:
             minted=self.k.get_totals(ctx).minted,
             total_supply=str(self.k.bk.get_supply(ctx, BOND_DENOM)),
             community_pool=str(self.k.bk.get_balance(ctx, self.k.community_address(), BOND_DENOM)),
+            burned=str(self.k.bk.get_burned(ctx, BOND_DENOM)),
         )

@@ -1,0 +1,65 @@
+"""PNG figures (matplotlib, the `sim` extra; imported only where a figure is drawn)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.ticker import ScalarFormatter
+
+PPM = 1_000_000
+
+
+def rating_trace(path: Path, trace: Sequence[Sequence[int]], labels: Sequence[str], title: str) -> Path:
+    """One line per validator: its rating (ppm / 10^6) after each round, rounds on a log axis."""
+    rounds = list(range(1, len(trace) + 1))
+    fig, ax = plt.subplots(figsize=(8, 5))
+    cmap = plt.get_cmap("viridis")
+    for i, label in enumerate(labels):
+        ax.plot(rounds, [row[i] / PPM for row in trace], label=label, color=cmap(i / max(len(labels) - 1, 1)))
+    ax.set_xscale("log")
+    ax.set_xlabel("round")
+    ax.set_ylabel("on-chain rating")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(title="scoring noise", fontsize=8, ncol=2)
+    return _save(fig, path)
+
+
+def spearman_curve(
+    path: Path, curves: Mapping[str, Sequence[Sequence[float]]], checkpoints: Sequence[int], title: str
+) -> Path:
+    """For each label, rho per round (curves[label][round - 1] = one value per seed): the mean
+    as a line, min-max as a band; the checkpoints marked."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for label, per_round in curves.items():
+        rounds = list(range(1, len(per_round) + 1))
+        means = [sum(v) / len(v) for v in per_round]
+        (line,) = ax.plot(rounds, means, label=label)
+        ax.fill_between(rounds, [min(v) for v in per_round], [max(v) for v in per_round],
+                        color=line.get_color(), alpha=0.2)  # fmt: skip
+    for cp in checkpoints:
+        ax.axvline(cp, color="grey", linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_ylim(-1, 1)
+    ax.set_xlabel("rounds")
+    ax.set_ylabel("Spearman rho")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    for ax in fig.axes:
+        ax.xaxis.set_major_formatter(ScalarFormatter())  # 1, 10, 100 rather than 10^0, 10^1, 10^2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
