@@ -286,7 +286,8 @@ def swarm(env: Env) -> int:
 def test_commit_twice_fails(env: Env, swarm: int) -> None:
     w = env.assigned(swarm)[0]
     env.commit(w, swarm)
-    assert env.events_of("inference.committed") == [{"request_id": str(swarm), "worker": w}]
+    # no rewards keeper bound in this env: no swarm ticket
+    assert env.events_of("inference.committed") == [{"request_id": str(swarm), "worker": w, "ticket": "0"}]
     expect(errors.ErrAlreadyCommitted, env.try_deliver(tx_pb2.MsgCommitResult(
         worker=w, request_id=swarm, commitment=b"\x00" * 32
     )))  # fmt: skip

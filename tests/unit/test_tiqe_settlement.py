@@ -24,17 +24,20 @@ def test_a_swarm_answer_is_the_best_quality_and_only_passed_results_are_paid() -
     user = e.balance(USER)
     rid = e.answer({e.workers[0]: "four", e.workers[1]: "4", e.workers[2]: "IV"}, redundancy=3)
     r = e.request(rid)
-    assert r.status == SCORING and r.answer_result_id == 0 and r.escrow == "300"
+    # 3 slots of 100, plus each worker's swarm ticket (1% of its slot) locked from its bond at commit
+    assert r.status == SCORING and r.answer_result_id == 0 and r.escrow == "303"
+    assert [a.ticket for a in r.assignments] == ["1", "1", "1"]
     res = e.result_ids(rid)
     assert len(res) == 3 and all(len(e.committee(x)) == 3 for x in res)
     worker = {x: e.result(x).worker for x in res}
-    assert e.balance(ESCROW_ADDR) == 300  # nothing settled while scoring
+    bonds = {x: int(e.m.registry.must_worker(e.q(), worker[x]).bond) for x in res}
+    assert e.balance(ESCROW_ADDR) == 303  # nothing settled while scoring
     qualities = dict(zip(res, (650_000, 300_000, 800_000), strict=True))
     # two rounds finish: the request keeps waiting for the third
     for x in res[:2]:
         score_round(e, x, qualities[x])
     e.end_block()
-    assert e.request(rid).status == SCORING and e.balance(ESCROW_ADDR) == 300
+    assert e.request(rid).status == SCORING and e.balance(ESCROW_ADDR) == 303
     assert (e.result(res[1]).scored, e.result(res[1]).passed) == (True, False)
     before = {x: e.balance(worker[x]) for x in res}
     score_round(e, res[2], qualities[res[2]])
@@ -44,7 +47,14 @@ def test_a_swarm_answer_is_the_best_quality_and_only_passed_results_are_paid() -
     assert [e.result(x).quality_ppm for x in res] == [650_000, 300_000, 800_000]
     paid = {x: e.balance(worker[x]) - before[x] for x in res}
     # SPEC 3.8 on each fee of 10: worker 7 when passed; the rejected result's worker share is refunded
-    assert paid == {res[0]: 7, res[1]: 0, res[2]: 7}
+    # and its ticket (1) is forfeited to the winner; the passed ones get their tickets back in their bonds
+    assert paid == {res[0]: 7, res[1]: 0, res[2]: 7 + 1}
+    r = e.request(rid)
+    assert [a.ticket_outcome for a in r.assignments] == [
+        "forfeited" if a.worker == worker[res[1]] else "returned" for a in r.assignments
+    ]
+    after = {x: int(e.m.registry.must_worker(e.q(), worker[x]).bond) for x in res}
+    assert after == {res[0]: bonds[res[0]] + 1, res[1]: bonds[res[1]], res[2]: bonds[res[2]] + 1}
     assert [e.result(x).worker_paid for x in res] == ["7", "0", "7"]
     # every result pays its committee (2, here rounded to 0 per member: to the pool) and the pool (1)
     assert [e.result(x).community_paid for x in res] == ["3", "3", "3"]

@@ -385,7 +385,14 @@ class InferenceKeeper:
         r, a = self._assignment_for(ctx, msg.request_id, msg.worker, COMMIT)
         a.commitment = msg.commitment
         a.status = A_COMMITTED
-        ctx.emit(Event.of("inference.committed", request_id=r.id, worker=msg.worker))
+        if self.rewards is not None:
+            # the swarm ticket (SPEC 3.8): locked from the bond into this request's escrow
+            want = self.rewards.ticket_for(ctx, slot_escrow(int(r.price), r.max_tokens))
+            taken = self.registry.take_bond(ctx, msg.worker, want, self.ak.module_address(ESCROW_MODULE))
+            if taken:
+                r.escrow = str(int(r.escrow) + taken)
+                a.ticket = str(taken)
+        ctx.emit(Event.of("inference.committed", request_id=r.id, worker=msg.worker, ticket=a.ticket or "0"))
         if not any(x.status == A_OPEN for x in current(r)):
             self._open_reveal(ctx, r)
         self.set_request(ctx, r)
@@ -588,8 +595,38 @@ class InferenceKeeper:
         res.royalty_paid = str(royalty)
         self.set_result(ctx, res)
 
+    def _settle_tickets(self, ctx: Context, r: types_pb2.Request, status: types_pb2.RequestStatus) -> None:
+        """Each locked swarm ticket, when the request closes: forfeited to the winner (the answer's
+        worker) when its own result was scored below pass_ppm, else back to its bond (to the
+        worker's account if it is no longer registered)."""
+        winner = ""
+        if status == COMPLETED and r.answer_result_id:
+            answer = self.get_result(ctx, r.answer_result_id)
+            winner = answer.worker if answer is not None else ""
+        for a in r.assignments:
+            amount = int(a.ticket or "0")
+            if not amount or a.ticket_outcome:
+                continue
+            res = self.get_result(ctx, a.result_id) if a.result_id else None
+            if winner and a.worker != winner and res is not None and res.scored and not res.passed:
+                self._pay_from_escrow(ctx, r, winner, amount)
+                a.ticket_outcome, to = "forfeited", winner
+            elif self.registry.add_bond(ctx, a.worker, amount):
+                self._pay_from_escrow(ctx, r, self.registry.bond_pool_address(), amount)
+                a.ticket_outcome, to = "returned", a.worker
+            else:
+                self._pay_from_escrow(ctx, r, a.worker, amount)
+                a.ticket_outcome, to = "returned", a.worker
+            ctx.emit(
+                Event.of(
+                    "inference.ticket", request_id=r.id, worker=a.worker, amount=amount, outcome=a.ticket_outcome, to=to
+                )
+            )
+
     def _close(self, ctx: Context, r: types_pb2.Request, status: types_pb2.RequestStatus) -> int:
-        """Refund what is left of the escrow, clear the deadline, close; returns the refund."""
+        """Settle the swarm tickets, refund what is left of the escrow, clear the deadline,
+        close; returns the refund."""
+        self._settle_tickets(ctx, r, status)
         refund = int(r.escrow)
         self._pay_from_escrow(ctx, r, r.requester, refund)
         self._clear_deadline(ctx, r)

@@ -227,6 +227,32 @@ class RegistryKeeper:
         ctx.emit(Event.of("registry.worker_slashed", worker=addr, amount=amount, reason=reason))
         return amount
 
+    def take_bond(self, ctx: Context, addr: str, amount: int, to_address: str) -> int:
+        """Move up to `amount` of the worker's bond to `to_address` (a swarm ticket into
+        inference's escrow); returns what was taken (0 for an unknown worker)."""
+        w = self.get_worker(ctx, addr)
+        if w is None or amount <= 0:
+            return 0
+        take = min(amount, int(w.bond))
+        if take:
+            w.bond = str(int(w.bond) - take)
+            self.set_worker(ctx, w)
+            self.bk.send_from_module(ctx, WORKER_BOND_POOL, to_address, bond_coins(take))
+        return take
+
+    def bond_pool_address(self) -> str:
+        return self.ak.module_address(WORKER_BOND_POOL)
+
+    def add_bond(self, ctx: Context, addr: str, amount: int) -> bool:
+        """Credit `amount` to the worker's bond; the coins must already sit in worker_bond_pool.
+        False (nothing credited) when the worker no longer exists."""
+        w = self.get_worker(ctx, addr)
+        if w is None:
+            return False
+        w.bond = str(int(w.bond) + amount)
+        self.set_worker(ctx, w)
+        return True
+
     def jail_worker(self, ctx: Context, addr: str, until_height: int, reason: str) -> None:
         """No new work for the worker before `until_height` (a later existing release height
         wins; a worker that no longer exists is ignored). Emits `registry.worker_jailed`."""

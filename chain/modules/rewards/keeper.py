@@ -28,7 +28,7 @@ from chain.core.store import KVStore
 from chain.modules.auth.keeper import AccountKeeper
 from chain.modules.bank.keeper import BankKeeper
 from chain.modules.rewards import keys
-from chain.modules.rewards.params import COMMUNITY_POOL, EMISSION_ACCOUNT, default_params
+from chain.modules.rewards.params import COMMUNITY_POOL, EMISSION_ACCOUNT, PPM, default_params
 from chain.modules.rewards.split import FeeSplit, divide, split_fee
 from chain.modules.staking.keeper import StakingKeeper
 
@@ -144,6 +144,10 @@ class RewardsKeeper:
         for delegator, part in delegators.items():
             pay(delegator, part)
         return amount - dust, dust
+
+    def ticket_for(self, ctx: Context, slot_fee: int) -> int:
+        """The swarm ticket a committing worker locks: ticket_ppm of the per-worker fee."""
+        return slot_fee * self.get_params(ctx).ticket_ppm // PPM
 
     # --- emission --------------------------------------------------------------------
     def begin_block(self, ctx: Context) -> None:

@@ -18,12 +18,14 @@ EMISSION_ACCOUNT = "fee_collector"
 
 
 def default_params() -> types_pb2.Params:
-    return types_pb2.Params(worker_share_ppm=700_000, validator_share_ppm=200_000, block_reward="1000000")
+    return types_pb2.Params(
+        worker_share_ppm=700_000, validator_share_ppm=200_000, block_reward="1000000", ticket_ppm=10_000
+    )
 
 
 def validate_params(p: types_pb2.Params) -> None:
-    if p.worker_share_ppm > PPM or p.validator_share_ppm > PPM:
-        raise ErrInvalidRequest.wrap(f"rewards shares must be <= {PPM} ppm")
+    if p.worker_share_ppm > PPM or p.validator_share_ppm > PPM or p.ticket_ppm > PPM:
+        raise ErrInvalidRequest.wrap(f"rewards shares and ticket_ppm must be <= {PPM} ppm")
     if p.worker_share_ppm + p.validator_share_ppm > PPM:
         raise ErrInvalidRequest.wrap(
             f"rewards.worker_share_ppm + validator_share_ppm must be <= {PPM} (the rest goes to the community pool)"
