@@ -34,6 +34,7 @@ HOME = ROOT / "localnet-demo"
 NODES = 4
 WORKERS = ("user1", "user2")
 BASE_PRICE = 2_000  # upoly per 1000 tokens
+BLOCK_REWARD = 1_000_000  # upoly minted per block (1 POLY), paid to the bonded validators by power
 PROMPTS = [
     ("Name the capital city of France.", 1),
     ("Give me three tips for staying focused while studying.", 1),
@@ -105,8 +106,13 @@ def inference_demo(net: Localnet, c: SyncClient, addr: dict[str, str]) -> None:
               f" unused escrow refunded")
     print_ratings(c)
     t = c.query("/polylink.rewards.v1.Query/Totals", rw_q.QueryTotalsRequest(), rw_q.QueryTotalsResponse).totals
-    print(f"==> who earned what since genesis (upoly): workers {t.to_workers}, model providers {t.to_providers},"
-          f" validators {t.to_validators}, community pool {t.to_community}; refunded worker shares {t.refunded}")
+    print(f"==> who earned what since genesis (upoly): from fees: workers {t.to_workers}, model providers"
+          f" {t.to_providers}, validators {t.to_validators}, community pool {t.to_community}; refunded worker"
+          f" shares {t.refunded}; from emission: validators {t.emission_to_validators}, community pool"
+          f" {t.emission_to_community}")
+    e = c.query("/polylink.rewards.v1.Query/Emission", rw_q.QueryEmissionRequest(), rw_q.QueryEmissionResponse)
+    print(f"    supply: initial {e.initial_supply} + minted {e.minted} - burned {e.burned} = {e.total_supply};"
+          f" community pool {e.community_pool}")
 
 
 def print_ratings(c: SyncClient) -> None:
@@ -143,8 +149,11 @@ def main() -> int:
                 return 1
         print(f"==> starting {NODES} validators (CometBFT {net.nodes} nodes + {net.nodes} app processes) in {HOME}")
         t0 = time.perf_counter()
+        net.create()
+        # the localnet template has no emission (its tests count the supply exactly): the demo mints
+        net.set_genesis_params("rewards", block_reward=str(BLOCK_REWARD))
         net.up()
-        print(f"    ready in {time.perf_counter() - t0:.1f}s")
+        print(f"    ready in {time.perf_counter() - t0:.1f}s; {BLOCK_REWARD}upoly minted per block for the validators")
     kr = net.keyring()
     users = net.user_keys
     addr = {u: kr.show(u).address for u in users}
