@@ -433,8 +433,7 @@ class Localnet:
                 f"{HOST}:{n.ports.grpc}",
                 "--rpc",
                 f"http://{HOST}:{n.ports.rpc}",
-                "--invariant-period",
-                str(s.invariant_period),
+                *(["--invariant-period", str(s.invariant_period)] if s.invariant_period else []),
             ]
         else:
             cmd = [s.cometbft, "start", "--home", n.home]
