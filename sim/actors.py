@@ -107,10 +107,11 @@ class Worker:
 
 class Scorer:
     """A validator's scorer: commits `score(task)` to every COMMIT task (fresh salt), reveals
-    it when the REVEAL task comes, exactly as `validator/` does through the chain."""
+    it when the REVEAL task comes, exactly as `validator/` does through the chain. With
+    `reveals=False` it commits and never reveals (a lazy validator)."""
 
-    def __init__(self, c: SimChain, name: str, score: ScoreFn, rng: random.Random) -> None:
-        self.c, self.name, self.score, self.rng = c, name, score, rng
+    def __init__(self, c: SimChain, name: str, score: ScoreFn, rng: random.Random, *, reveals: bool = True) -> None:
+        self.c, self.name, self.score, self.rng, self.reveals = c, name, score, rng, reveals
         self.pending: dict[int, tuple[int, bytes]] = {}  # result id -> (score, salt)
 
     def act(self) -> list[Message]:
@@ -126,7 +127,7 @@ class Scorer:
                 self.pending[t.result_id] = (s, salt)
                 c = score_commitment(s, salt, a)
                 out.append(tiqe_tx.MsgCommitScore(validator=a, result_id=t.result_id, commitment=c))
-            elif t.action == REVEAL and t.result_id in self.pending:
+            elif t.action == REVEAL and self.reveals and t.result_id in self.pending:
                 s, salt = self.pending.pop(t.result_id)
                 out.append(tiqe_tx.MsgRevealScore(validator=a, result_id=t.result_id, score_ppm=s, salt=salt))
         return out

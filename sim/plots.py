@@ -55,6 +55,37 @@ def spearman_curve(
     return _save(fig, path)
 
 
+def class_earnings(
+    path: Path,
+    panels: Mapping[str, Mapping[str, Sequence[Sequence[float]]]],
+    jails: Mapping[str, Mapping[str, Sequence[int]]],
+    title: str,
+) -> Path:
+    """One panel per kind of actor (panels[kind][class][round - 1] = one value per seed, POLY):
+    the mean cumulative earnings of a class member as a line, min-max over seeds as a band;
+    jails[kind][class] are the rounds at which a member of the class was jailed (ticks at the bottom)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.8), squeeze=False)
+    for ax, (kind, curves) in zip(axes[0], panels.items(), strict=True):
+        for label, per_round in curves.items():
+            rounds = list(range(1, len(per_round) + 1))
+            means = [sum(v) / len(v) for v in per_round]
+            (line,) = ax.plot(rounds, means, label=label)
+            ax.fill_between(rounds, [min(v) for v in per_round], [max(v) for v in per_round],
+                            color=line.get_color(), alpha=0.2)  # fmt: skip
+            marks = jails.get(kind, {}).get(label, [])
+            if marks:
+                lo = ax.get_ylim()[0]
+                ax.plot(marks, [lo] * len(marks), "|", color=line.get_color(), markersize=10)
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_xlabel("round (block)")
+        ax.set_ylabel("cumulative earnings per member (POLY)")
+        ax.set_title(kind)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
 def _save(fig: Figure, path: Path) -> Path:
     for ax in fig.axes:
         ax.xaxis.set_major_formatter(ScalarFormatter())  # 1, 10, 100 rather than 10^0, 10^1, 10^2

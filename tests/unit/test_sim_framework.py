@@ -24,7 +24,7 @@ def test_registry_names_are_unique_and_rating_comes_first() -> None:
         by_name("nope")
 
 
-@pytest.mark.parametrize("name", ["pricing", "sybil", "incentives"])
+@pytest.mark.parametrize("name", ["pricing"])
 def test_pending_simulations_run_nothing_and_say_what_they_need(name: str, tmp_path: Path) -> None:
     o = by_name(name).run(Options(out=tmp_path, plots=False))
     assert o.pending and "module" in o.pending
