@@ -22,12 +22,10 @@ whose validators have their own machines.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import statistics
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +33,15 @@ from polylink.inference.v1 import query_pb2 as inf_q
 from polylink.inference.v1 import tx_pb2 as inf_tx
 from polylink.inference.v1 import types_pb2 as inf_t
 from polylink.registry.v1 import query_pb2 as reg_q
-from polylink.registry.v1 import tx_pb2 as reg_tx
 from polylink.tiqe.v1 import query_pb2 as tiqe_q
 
-from chain.client.rpc import CometRPC
 from chain.client.sync import SyncClient
 from chain.localnet.net import Localnet
 from chain.localnet.ports import find_free_base_port
 from chain.localnet.scorers import ScorerSpec, start_scorer
 from chain.localnet.workers import WorkerSpec, start_worker
 from tests.bench import tiqe_stages
+from tests.bench.worker import block_times, register_embedded_model
 from worker.models import EMBEDDED_MODEL
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -63,23 +60,6 @@ PROMPTS = [
 WAIT_S = 300.0
 
 
-def _block_times(net: Localnet, heights: set[int]) -> dict[int, float]:
-    async def run() -> dict[int, float]:
-        out: dict[int, float] = {}
-        async with CometRPC(net.rpc_url(0)) as rpc:
-            for h in sorted(heights):
-                b = await rpc.call("block", {"height": str(h)})
-                out[h] = _rfc3339(str(b["block"]["header"]["time"]))
-        return out
-
-    return asyncio.run(run())
-
-
-def _rfc3339(t: str) -> float:
-    head, _, frac = t.rstrip("Z").partition(".")
-    return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00").timestamp()
-
-
 def _wait_scorers_ready(net: Localnet, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     for key in net.validator_keys:
@@ -88,28 +68,6 @@ def _wait_scorers_ready(net: Localnet, timeout: float = 300.0) -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"scorer {key} did not load its models; see {log}")
             time.sleep(0.5)
-
-
-def _register(net: Localnet, c: SyncClient) -> None:
-    m = EMBEDDED_MODEL
-    c.send_and_wait(
-        [
-            reg_tx.MsgRegisterModel(
-                provider=net.keyring().show("user0").address,
-                model_id=m.model_id,
-                family=m.family,
-                version=m.version,
-                sha256=m.sha256,
-                license=m.license,
-                context_length=m.context_length,
-                royalty_ppm=0,
-                base_price="1000",
-            )
-        ],
-        "user0",
-        gas=400_000,
-        timeout=60,
-    ).raise_for_code()
 
 
 def _wait_worker(net: Localnet, c: SyncClient, key: str) -> None:
@@ -172,7 +130,7 @@ def e2e() -> dict[str, Any]:
     try:
         net.up()
         with SyncClient(net.rpc_url(0), keyring=net.keyring()) as c:
-            _register(net, c)
+            register_embedded_model(net, c)
             for i, key in enumerate(net.validator_keys):
                 start_scorer(net, ScorerSpec(key=key, node=i))
             start_worker(
@@ -197,7 +155,7 @@ def e2e() -> dict[str, Any]:
                     f" final {h['final']} ({h['final'] - h['included']} blocks, quality {h['quality_ppm']})",
                     flush=True,
                 )
-            times = _block_times(net, {h[k] for h in runs for k in ("included", "result", "final")})
+            times = block_times(net, {h[k] for h in runs for k in ("included", "result", "final")})
     finally:
         net.down()
         # keep the scorers' and the worker's logs (the figures' evidence) beside the results

@@ -21,6 +21,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -75,16 +76,51 @@ async def engine_run() -> tuple[int, float]:
         return tokens, time.perf_counter() - t0
 
 
-def block_time(net: Localnet, height: int) -> float:
-    async def run() -> str:
-        async with CometRPC(net.rpc_url(0)) as rpc:
-            b = await rpc.call("block", {"height": str(height)})
-        return str(b["block"]["header"]["time"])
-
-    t = asyncio.run(run())
-    # RFC 3339 with nanoseconds: keep microseconds for datetime
+def rfc3339_ts(t: str) -> float:
+    """A CometBFT header time (RFC 3339 with nanoseconds) as a Unix timestamp (microseconds kept)."""
     head, _, frac = t.rstrip("Z").partition(".")
     return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00").timestamp()
+
+
+def block_times(net: Localnet, heights: Iterable[int]) -> dict[int, float]:
+    """Header time of each height, read from node 0."""
+
+    async def run() -> dict[int, float]:
+        out: dict[int, float] = {}
+        async with CometRPC(net.rpc_url(0)) as rpc:
+            for h in sorted(set(heights)):
+                b = await rpc.call("block", {"height": str(h)})
+                out[h] = rfc3339_ts(str(b["block"]["header"]["time"]))
+        return out
+
+    return asyncio.run(run())
+
+
+def block_time(net: Localnet, height: int) -> float:
+    return block_times(net, [height])[height]
+
+
+def register_embedded_model(net: Localnet, c: SyncClient, provider_key: str = "user0") -> None:
+    """Register the embedded model (base price 1000 upoly per 1000 tokens, no royalty)."""
+    m = EMBEDDED_MODEL
+    c.send_and_wait(
+        [
+            reg_tx.MsgRegisterModel(
+                provider=net.keyring().show(provider_key).address,
+                model_id=m.model_id,
+                family=m.family,
+                version=m.version,
+                sha256=m.sha256,
+                license=m.license,
+                context_length=m.context_length,
+                royalty_ppm=0,
+                base_price="1000",
+            )
+        ],
+        provider_key,
+        gas=400_000,
+        timeout=60,
+    ).raise_for_code()
 
 
 def worker_run(net: Localnet, c: SyncClient, key: str, rep: int) -> tuple[int, float]:
@@ -134,24 +170,7 @@ def run() -> dict[str, object]:
         net.up()
         with SyncClient(net.rpc_url(0), keyring=net.keyring()) as c:
             m = EMBEDDED_MODEL
-            c.send_and_wait(
-                [
-                    reg_tx.MsgRegisterModel(
-                        provider=net.keyring().show("user0").address,
-                        model_id=m.model_id,
-                        family=m.family,
-                        version=m.version,
-                        sha256=m.sha256,
-                        license=m.license,
-                        context_length=m.context_length,
-                        royalty_ppm=0,
-                        base_price="1000",
-                    )
-                ],
-                "user0",
-                gas=400_000,
-                timeout=60,
-            ).raise_for_code()
+            register_embedded_model(net, c)
             os.sched_setaffinity(0, engine_core)  # the worker process inherits the engine's core
             start_worker(
                 net,

@@ -153,10 +153,11 @@ class RewardsKeeper:
     def begin_block(self, ctx: Context) -> None:
         """Mint `block_reward` and pay it to the bonded validators by power (see the docstring)."""
         reward = int(self.get_params(ctx).block_reward or "0")
-        bonded = self.sk.bonded_validators(ctx)
+        if reward <= 0:
+            return
         pr = self.sk.get_params(ctx).power_reduction
-        weights = [(v.operator_address, self.sk.power(v, pr)) for v in bonded]
-        if reward <= 0 or sum(w for _, w in weights) <= 0:
+        weights = [(v.operator_address, self.sk.power(v, pr)) for v in self.sk.bonded_validators(ctx)]
+        if sum(w for _, w in weights) <= 0:
             return
         self.bk.mint(ctx, EMISSION_ACCOUNT, Coins({BOND_DENOM: reward}))
 
