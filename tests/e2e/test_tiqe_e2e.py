@@ -219,6 +219,13 @@ def honest_median(rnd: tiqe_t.Round, attacker: str) -> int:
     raise AssertionError(f"no honest reveal in round {rnd.result_id}")
 
 
+def quorum_reached(rnd: tiqe_t.Round, quorum_ppm: int) -> bool:
+    """The revealed members' recorded weight is >= quorum_ppm of the committee's."""
+    total = sum(int(m.weight) for m in rnd.members)
+    revealed = sum(int(m.weight) for m in rnd.members if m.revealed)
+    return revealed * 1_000_000 >= quorum_ppm * total
+
+
 def test_every_result_gets_a_final_quality_from_a_committee_that_committed_then_revealed(
     net: Localnet, c: SyncClient, setup: None
 ) -> None:
@@ -285,9 +292,14 @@ def test_byzantine_scorer_cannot_move_the_final_quality_and_loses_rating(
         rounds = scored_rounds(c, net, MODEL, PROMPTS[2:6])
         if behaviour == "max":  # always 10^6 agrees with good answers: show it on garbled ones too
             rounds += scored_rounds(c, net, DEGRADED, PROMPTS[6:8])
-        attacked = [r for r in rounds if attacker in {m.validator for m in r.members if m.revealed}]
-        assert attacked, "the attacker sat on no committee in 4 rounds"
+        scored = [r for r in rounds if r.scored]
+        # a round short of the quorum (a member missed its reveal) is unscored: it judges nobody
         for r in rounds:
+            if not r.scored:
+                assert not quorum_reached(r, tiqe_params(c).quorum_ppm), r
+        attacked = [r for r in scored if attacker in {m.validator for m in r.members if m.revealed}]
+        assert attacked, f"the attacker sat on no scored committee in {len(rounds)} rounds"
+        for r in scored:
             assert abs(int(r.quality_ppm) - honest_median(r, attacker)) <= outlier, r
         never_attacked = [k for k in net.validator_keys if k not in ATTACKERS.values()]
         honest = [rating(c, addr(net, k)) for k in never_attacked]
@@ -316,7 +328,8 @@ def test_degraded_worker_is_jailed_and_slashed_while_honest_workers_never_are(
             assert st.request.failure == "no eligible worker"  # its only worker is jailed
             break
         qualities.append(st.results[0].quality_ppm)
-        assert not st.results[0].passed  # a garbled answer is rejected: the user is refunded
+        # a garbled answer is rejected (the user is refunded) unless its round missed the quorum
+        assert not st.results[0].passed or not st.results[0].scored
         scored_rounds(c, net, MODEL, [PROMPTS[(i + 5) % len(PROMPTS)]])  # honest traffic in the same run
         w = worker(c, deg)
         if w is not None and w.worker.jailed_until_height > 0:

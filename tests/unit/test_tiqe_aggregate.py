@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from chain.modules.tiqe.aggregate import ema_update, rating_of, weighted_median
+from chain.modules.tiqe.aggregate import ema_update, has_quorum, rating_of, weighted_median
 from chain.modules.tiqe.keeper import score_commitment
 
 A, B, C, D = (bytes([i]) * 20 for i in range(1, 5))
@@ -44,6 +44,22 @@ def test_weighted_median_needs_a_positive_total() -> None:
         weighted_median([(1, A, 0)])
     with pytest.raises(ValueError):
         weighted_median([(1, A, -1), (2, B, 5)])
+
+
+def test_quorum_needs_two_thirds_of_the_committee_weight_revealed() -> None:
+    q = 666_667
+    # three equal members: two reveals are exactly 2/3, short of the quorum; three are enough
+    assert not has_quorum(2, 3, 2, 3, q)
+    assert has_quorum(3, 3, 3, 3, q)
+    # by weight, not by head count: two of three members holding 80% suffice
+    assert has_quorum(40, 50, 2, 3, q)
+    assert not has_quorum(666_666, 1_000_000, 2, 3, q)
+    assert has_quorum(666_667, 1_000_000, 2, 3, q)
+    # no reveal is never a verdict, whatever the threshold
+    assert not has_quorum(0, 10, 0, 3, 0)
+    assert has_quorum(1, 10, 1, 3, 0)
+    # every weight 0 (all stake slashed away): members count instead
+    assert has_quorum(0, 0, 3, 3, q) and not has_quorum(0, 0, 2, 3, q)
 
 
 def test_rating_is_one_minus_the_sample_deviation_by_integer_sqrt() -> None:

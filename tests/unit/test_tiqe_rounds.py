@@ -139,7 +139,8 @@ def test_the_rating_window_keeps_the_last_deviations() -> None:
 
 # --- penalties ---------------------------------------------------------------------------
 def test_no_reveal_is_slashed_and_jailed_after_max_misses_in_a_row() -> None:
-    e = Env(validators={"val0": 10, "val1": 10, "val2": 10, "val3": 10}, workers=("val0",))
+    # the two revealers hold 40 of the committee's 50 power: above the 2/3 quorum, so scored
+    e = Env(validators={"val0": 10, "val1": 20, "val2": 20, "val3": 10}, workers=("val0",))
     lazy = addr("val3")
     for n in (1, 2, 3):
         tokens = int(e.validator("val3").tokens)
@@ -154,7 +155,7 @@ def test_no_reveal_is_slashed_and_jailed_after_max_misses_in_a_row() -> None:
             e.reveal(v, res, 800_000)
         e.end_block()
         rd = e.round(res)
-        assert rd.phase == FINAL and rd.quality_ppm == 800_000
+        assert rd.phase == FINAL and rd.scored and rd.quality_ppm == 800_000
         ev = e.events_of("tiqe.no_reveal")[-1]
         assert (ev["validator"], ev["slashed"], ev["misses"]) == (lazy, str(cut), str(n))
         assert {m.validator: m.slashed for m in rd.members}[lazy] == str(cut)
@@ -205,6 +206,39 @@ def test_the_last_unjailed_validator_is_slashed_but_never_jailed() -> None:
 
 
 # --- unscored rounds ------------------------------------------------------------------------
+def test_a_round_short_of_the_quorum_is_final_unscored_and_moves_no_rating() -> None:
+    """Equal weights, one member silent: the other two hold exactly 2/3, short of the quorum.
+    Were they aggregated, the attacker's 0 would tie the honest 10^6 and win the lower median."""
+    e = Env(validators={"val0": 10, "val1": 10, "val2": 10, "val3": 10}, workers=("val0",))
+    rid, res = one_result(e)
+    worker = e.round(res).worker
+    ema = e.m.registry.get_stats(e.q(), worker, "tiny").quality_ema_ppm
+    attacker, honest, silent = addr("val1"), addr("val2"), addr("val3")
+    e.commit(attacker, res, 0)
+    e.commit(honest, res, 1_000_000)
+    e.advance(e.round(res).commit_deadline_height - e.height + 1)
+    e.reveal(attacker, res, 0)
+    e.reveal(honest, res, 1_000_000)
+    e.end_block()
+    rd = e.round(res)
+    assert (rd.phase, rd.scored, rd.passed, rd.quality_ppm) == (FINAL, False, True, 0)
+    assert [m.weight for m in rd.members] == [str(10 * 500_000)] * 3  # every member's weight is recorded
+    assert e.events_of("tiqe.no_quorum")[-1] == {
+        "result_id": str(res), "request_id": str(rid), "revealed": "2", "members": "3",
+    }  # fmt: skip
+    # the silent member is penalised; the revealers' ratings and the worker's EMA do not move
+    assert [x["validator"] for x in e.events_of("tiqe.no_reveal")] == [silent]
+    for v in (attacker, honest):
+        r = e.rating(v)
+        assert (list(r.deviations), r.reveals, r.rating_ppm) == ([], 0, 500_000)
+    assert e.m.registry.get_stats(e.q(), worker, "tiny").quality_ema_ppm == ema
+    # nobody earns the committee's share: it goes to the community pool with the remainder
+    assert e.m.tiqe.earners(e.q(), res) == []
+    assert e.result(res).validators_paid in ("", "0")
+    assert e.request(rid).status == 4
+    assert e.invariants() == []
+
+
 def test_no_commit_at_all_ends_unscored_after_the_commit_window() -> None:
     e = Env()
     rid, res = one_result(e)

@@ -30,6 +30,17 @@ def weighted_median(entries: Sequence[tuple[int, bytes, int]]) -> int:
     raise AssertionError("unreachable: the cumulative weight reaches the total")
 
 
+def has_quorum(revealed_weight: int, committee_weight: int, revealed: int, members: int, quorum_ppm: int) -> bool:
+    """A round's reveals suffice for a verdict: at least one reveal, and the revealed weight is
+    at least quorum_ppm of the committee's (revealed x 10^6 >= quorum x committee; exact in
+    integers). A committee whose every weight is 0 counts members instead."""
+    if revealed == 0:
+        return False
+    if committee_weight <= 0:
+        revealed_weight, committee_weight = revealed, members
+    return revealed_weight * PPM >= quorum_ppm * committee_weight
+
+
 def rating_of(deviations: Sequence[int], current_ppm: int, min_rating_ppm: int) -> int:
     """Fortytwo eq. 4-5 over the window: with N >= 2 deviations, sigma = isqrt(sum d^2 //
     (N - 1)) (both floors) and rating = max(min_rating, 10^6 - sigma); N < 2 keeps the

@@ -40,7 +40,7 @@ from chain.core.events import Event, index_keys
 from chain.core.sampling import block_seed, sample_weighted
 from chain.core.store import KVStore, PrefixStore
 from chain.modules.tiqe import keys
-from chain.modules.tiqe.aggregate import PPM, ema_update, rating_of, weighted_median
+from chain.modules.tiqe.aggregate import PPM, ema_update, has_quorum, rating_of, weighted_median
 from chain.modules.tiqe.errors import (
     ErrAlreadyCommitted,
     ErrAlreadyRevealed,
@@ -168,10 +168,11 @@ class TiqeKeeper:
         return self.get_params(ctx).pass_ppm
 
     def earners(self, ctx: Context, result_id: int) -> list[tuple[str, int]]:
-        """Members of the result's finished round that revealed within outlier_ppm, with the
-        weight (power x rating) their score had: who shares the committee's fee (SPEC 3.8)."""
+        """Members of the result's finished, scored round that revealed within outlier_ppm, with
+        the weight (power x rating) their score had: who shares the committee's fee (SPEC 3.8).
+        An unscored round (no quorum) pays nobody: its committee share goes to the pool."""
         rd = self.get_round(ctx, result_id)
-        if rd is None:
+        if rd is None or not rd.scored:
             return []
         return [
             (m.validator, int(m.weight))
@@ -405,26 +406,47 @@ class TiqeKeeper:
                 self._aggregate(ctx, rd, old)
 
     def _aggregate(self, ctx: Context, rd: types_pb2.Round, old_keys: list[bytes]) -> None:
-        """The round's verdict: quality, ratings, penalties, the worker's EMA; then FINAL."""
+        """The round's verdict: quality, ratings, penalties, the worker's EMA; then FINAL.
+
+        Every member's weight (power x rating) is read now. The round is scored only when the
+        revealed members hold at least `quorum_ppm` of the committee's weight (see
+        `has_quorum`); short of it nobody's rating or the worker's EMA moves and the result is
+        final unscored. Non-revealers are penalised either way."""
         p = self.get_params(ctx)
+        weights = {m.validator: self.weight_of(ctx, m.validator) for m in rd.members}
+        for m in rd.members:
+            m.weight = str(weights[m.validator])
         revealed = [m for m in rd.members if m.revealed]
+        scored = has_quorum(
+            sum(weights[m.validator] for m in revealed), sum(weights.values()), len(revealed), len(rd.members),
+            p.quorum_ppm,
+        )  # fmt: skip
         quality = 0
-        if revealed:
-            weights = [self.weight_of(ctx, m.validator) for m in revealed]
-            if sum(weights) == 0:  # every revealer lost its stake meanwhile: count them equally
-                weights = [1] * len(revealed)
+        if scored:
+            ws = [weights[m.validator] for m in revealed]
+            if sum(ws) == 0:  # every revealer lost its stake meanwhile: count them equally
+                ws = [1] * len(revealed)
             quality = weighted_median(
-                [(m.score_ppm, from_bech32(m.validator), w) for m, w in zip(revealed, weights, strict=True)]
+                [(m.score_ppm, from_bech32(m.validator), w) for m, w in zip(revealed, ws, strict=True)]
             )
-            for m, w in zip(revealed, weights, strict=True):
-                m.weight = str(w)
+            for m in revealed:
                 self._record_deviation(ctx, p, m, quality)
+        elif revealed:
+            ctx.emit(
+                Event.of(
+                    "tiqe.no_quorum",
+                    result_id=rd.result_id,
+                    request_id=rd.request_id,
+                    revealed=len(revealed),
+                    members=len(rd.members),
+                )
+            )
         for m in rd.members:
             if not m.revealed:
                 self._no_reveal(ctx, p, rd, m)
-        if revealed:
+        if scored:
             self._judge_worker(ctx, p, rd, quality)
-        self._finish(ctx, rd, old_keys, quality, scored=bool(revealed))
+        self._finish(ctx, rd, old_keys, quality, scored=scored)
 
     def _record_deviation(self, ctx: Context, p: types_pb2.Params, m: types_pb2.Member, quality: int) -> None:
         d = m.score_ppm - quality

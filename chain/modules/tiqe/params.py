@@ -35,6 +35,7 @@ def default_params() -> types_pb2.Params:
         min_quality_ppm=400_000,
         worker_jail_blocks=100,  # localnet 20
         slash_fraction_degradation_ppm=50_000,
+        quorum_ppm=666_667,
     )
 
 
@@ -54,6 +55,6 @@ def validate_params(p: types_pb2.Params) -> None:
     if not p.min_rating_ppm <= p.initial_rating_ppm <= PPM:
         raise ErrInvalidRequest.wrap(f"tiqe.initial_rating_ppm must be in min_rating_ppm..{PPM}")
     for name in ("slash_fraction_no_reveal_ppm", "outlier_ppm", "quality_alpha_ppm", "pass_ppm", "min_quality_ppm",
-                 "slash_fraction_degradation_ppm"):  # fmt: skip
+                 "slash_fraction_degradation_ppm", "quorum_ppm"):  # fmt: skip
         if getattr(p, name) > PPM:
             raise ErrInvalidRequest.wrap(f"tiqe.{name} must be <= {PPM}")
