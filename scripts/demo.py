@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT))
 from polylink.inference.v1 import query_pb2 as inf_q  # noqa: E402
 from polylink.inference.v1 import tx_pb2 as inf_tx  # noqa: E402
 from polylink.inference.v1 import types_pb2 as inf_t  # noqa: E402
+from polylink.pricing.v1 import query_pb2 as pricing_q  # noqa: E402
 from polylink.registry.v1 import query_pb2 as reg_q  # noqa: E402
 from polylink.registry.v1 import tx_pb2 as reg_tx  # noqa: E402
 from polylink.rewards.v1 import query_pb2 as rw_q  # noqa: E402
@@ -35,6 +36,13 @@ NODES = 4
 WORKERS = ("user1", "user2")
 BASE_PRICE = 2_000  # upoly per 1000 tokens
 BLOCK_REWARD = 1_000_000  # upoly minted per block (1 POLY), paid to the bonded validators by power
+MAX_PRICE = 4 * BASE_PRICE  # what the demo's user accepts: the price moves with demand (SPEC 3.7)
+# the load burst: short prompts (answers end long before max_tokens; the rest of the escrow is
+# refunded), asking for more tokens a block than the workers' target (half their capacity)
+BURST = ["Say hello in one word.", "Name one fruit.", "What color is grass?", "Name a planet.",
+         "Say yes or no.", "Name a number."]
+BURST_BLOCKS = 3
+BURST_MAX_TOKENS = 400
 PROMPTS = [
     ("Name the capital city of France.", 1),
     ("Give me three tips for staying focused while studying.", 1),
@@ -78,13 +86,14 @@ def inference_demo(net: Localnet, c: SyncClient, addr: dict[str, str]) -> None:
         t0 = time.perf_counter()
         r = c.send_and_wait([inf_tx.MsgRequestInference(
             requester=addr["user0"], model_id=m.model_id, prompt=prompt, max_tokens=64,
-            max_price=str(BASE_PRICE), redundancy=n)], "user0", gas=400_000, timeout=60)
+            max_price=str(MAX_PRICE), redundancy=n)], "user0", gas=400_000, timeout=60)
         r.raise_for_code()
         rid = int(r.attributes("inference.requested")[0]["request_id"])
         st = wait_request(c, rid)
         req = st.request
         escrow = r.attributes("inference.requested")[0]["escrow"]
-        print(f"\n    request {rid} (height {r.height}, redundancy {n}, escrow {escrow}upoly): {prompt!r}")
+        print(f"\n    request {rid} (height {r.height}, redundancy {n}, price {req.price}upoly/1k tokens,"
+              f" escrow {escrow}upoly): {prompt!r}")
         if req.status != inf_t.REQUEST_STATUS_COMPLETED:
             print(f"      FAILED: {req.failure}")
             continue
@@ -104,6 +113,7 @@ def inference_demo(net: Localnet, c: SyncClient, addr: dict[str, str]) -> None:
                   f" weighted median {rnd.quality_ppm}")
         print(f"      closed at height {req.completed_height} ({time.perf_counter() - t0:.1f}s after sending);"
               f" unused escrow refunded")
+    pricing_demo(c, addr, m.model_id)
     print_ratings(c)
     t = c.query("/polylink.rewards.v1.Query/Totals", rw_q.QueryTotalsRequest(), rw_q.QueryTotalsResponse).totals
     print(f"==> who earned what since genesis (upoly): from fees: workers {t.to_workers}, model providers"
@@ -113,6 +123,46 @@ def inference_demo(net: Localnet, c: SyncClient, addr: dict[str, str]) -> None:
     e = c.query("/polylink.rewards.v1.Query/Emission", rw_q.QueryEmissionRequest(), rw_q.QueryEmissionResponse)
     print(f"    supply: initial {e.initial_supply} + minted {e.minted} - burned {e.burned} = {e.total_supply};"
           f" community pool {e.community_pool}")
+
+
+def model_price(c: SyncClient, model_id: str) -> pricing_q.QueryPriceResponse:
+    return c.query("/polylink.pricing.v1.Query/Price", pricing_q.QueryPriceRequest(model_id=model_id),
+                   pricing_q.QueryPriceResponse)
+
+
+def pricing_demo(c: SyncClient, addr: dict[str, str], model_id: str) -> None:
+    """A load burst: the price climbs while demand exceeds the target, then falls back to the base."""
+    mp = model_price(c, model_id).price
+    print(f"\n==> load burst: {len(BURST)} requests of up to {BURST_MAX_TOKENS} tokens in each of {BURST_BLOCKS}"
+          f" blocks ({len(BURST) * BURST_MAX_TOKENS} tokens a block); price now {mp.price}upoly/1k tokens"
+          f" (base {mp.base_price})")
+    rids: list[int] = []
+    heights: list[int] = []
+    for _ in range(BURST_BLOCKS):
+        msgs = [inf_tx.MsgRequestInference(requester=addr["user0"], model_id=model_id, prompt=p,
+                                           max_tokens=BURST_MAX_TOKENS, max_price=str(MAX_PRICE)) for p in BURST]
+        r = c.send_and_wait(msgs, "user0", gas=2_000_000, timeout=60)
+        r.raise_for_code()
+        heights.append(r.height)
+        rids += [int(a["request_id"]) for a in r.attributes("inference.requested")]
+        paid = sorted({a["price"] for a in r.attributes("inference.requested")})
+        print(f"    height {r.height}: {len(msgs)} requests paid {', '.join(paid)}upoly/1k tokens")
+    for rid in rids:
+        wait_request(c, rid)
+    # the price path from the chain's history, oldest first, from the first burst block on
+    hist = c.query("/polylink.pricing.v1.Query/History", pricing_q.QueryHistoryRequest(model_id=model_id),
+                   pricing_q.QueryHistoryResponse).points
+    path = [pt for pt in reversed(hist) if pt.height >= heights[0]]
+    print("    price set at the end of each block (pricing History query; demand vs target in tokens):")
+    for pt in path[:20]:
+        print(f"      height {pt.height}: {pt.price}upoly/1k tokens (demand {pt.demand}, target {pt.target})")
+    now = model_price(c, model_id).price
+    peak = max(int(pt.price) for pt in path) if path else int(now.price)
+    print(f"    peak {peak}, now {now.price} (base {now.base_price}): "
+          + ("back at the base price" if now.price == now.base_price else "still falling 1/8 a block"))
+    done = [wait_request(c, rid) for rid in rids]
+    answered = sum(st.request.status == inf_t.REQUEST_STATUS_COMPLETED for st in done)
+    print(f"    {answered} of {len(rids)} burst requests answered and scored")
 
 
 def print_ratings(c: SyncClient) -> None:

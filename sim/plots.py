@@ -86,6 +86,38 @@ def class_earnings(
     return _save(fig, path)
 
 
+def price_path(
+    path: Path,
+    prices: Sequence[int],
+    demand: Sequence[int],
+    target: Sequence[int],
+    phases: Sequence[int],
+    base: int,
+) -> Path:
+    """The price after each block (top) and the block's demand against the target (bottom), with
+    the demand steps marked."""
+    blocks = list(range(1, len(prices) + 1))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    top.plot(blocks, prices, color="tab:blue", label="price")
+    top.axhline(base, color="grey", linestyle="--", linewidth=1, label="base price (floor)")
+    top.set_ylabel("upoly per 1000 tokens")
+    top.legend(fontsize=8)
+    bottom.step(blocks, demand, where="mid", color="tab:orange", label="demand (tokens requested)")
+    bottom.plot(blocks, target, color="tab:green", linestyle="--", label="target (50% of capacity)")
+    bottom.set_ylabel("tokens per block")
+    bottom.set_xlabel("block")
+    bottom.legend(fontsize=8)
+    edge = 0
+    for n in phases[:-1]:
+        edge += n
+        for ax in (top, bottom):
+            ax.axvline(edge + 0.5, color="grey", linestyle=":", linewidth=1)
+    for ax in (top, bottom):
+        ax.grid(True, alpha=0.3)
+    fig.suptitle("Dynamic price under a demand step up and down (EIP-1559 style, SPEC 3.7)", fontsize=10)
+    return _save(fig, path)
+
+
 def _save(fig: Figure, path: Path) -> Path:
     for ax in fig.axes:
         ax.xaxis.set_major_formatter(ScalarFormatter())  # 1, 10, 100 rather than 10^0, 10^1, 10^2

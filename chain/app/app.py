@@ -43,6 +43,8 @@ from chain.modules.gov.keeper import GovKeeper
 from chain.modules.gov.module import GovModule
 from chain.modules.inference.keeper import InferenceKeeper
 from chain.modules.inference.module import InferenceModule
+from chain.modules.pricing.keeper import PricingKeeper
+from chain.modules.pricing.module import PricingModule
 from chain.modules.registry.keeper import RegistryKeeper
 from chain.modules.registry.module import RegistryModule
 from chain.modules.rewards.keeper import RewardsKeeper
@@ -105,12 +107,15 @@ class Modules:
         self.inference.set_scorer(self.tiqe)
         self.rewards = RewardsKeeper(self.auth, self.bank, self.staking)
         self.inference.set_rewards(self.rewards)
+        self.pricing = PricingKeeper(self.registry)
+        self.inference.set_pricer(self.pricing)
         # Genesis, BeginBlock and EndBlock run in this order: gov first (an upgrade
         # halts before anything else; proposals execute before staking computes the
         # validator set), staking's EndBlock reports the set, slashing's BeginBlock
         # reads the last commit; tiqe follows inference (its BeginBlock closes the scoring
         # windows that ended with the block before, ahead of staking's EndBlock); rewards'
-        # BeginBlock pays the block's emission to the validators bonded at its start.
+        # BeginBlock pays the block's emission to the validators bonded at its start; pricing's
+        # EndBlock follows inference's, so a block's requests (and reassignments' workers) are in.
         self.all: list[AppModule] = [
             AuthModule(self.auth),
             BankModule(self.bank),
@@ -121,6 +126,7 @@ class Modules:
             InferenceModule(self.inference),
             TiqeModule(self.tiqe),
             RewardsModule(self.rewards),
+            PricingModule(self.pricing),
         ]
         self.msgs = MsgRouter(self.all)
         self.queries = QueryRouter(self.all)

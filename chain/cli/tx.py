@@ -19,7 +19,7 @@ from chain.core.coins import BOND_DENOM, Coins, ErrInvalidCoins
 
 # Later modules add their command groups in chain/cli/<module>_cmds.py, each
 # with register_tx(subparsers) and register_query(subparsers).
-MODULE_GROUPS = ("staking", "slashing", "gov", "registry", "inference", "tiqe", "rewards")
+MODULE_GROUPS = ("staking", "slashing", "gov", "registry", "inference", "tiqe", "rewards", "pricing")
 
 
 def register_module_groups(sub: argparse._SubParsersAction[argparse.ArgumentParser], hook: str) -> None:

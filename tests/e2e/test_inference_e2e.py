@@ -24,6 +24,7 @@ from polylink.base.v1 import coin_pb2
 from polylink.inference.v1 import query_pb2 as inf_q
 from polylink.inference.v1 import tx_pb2 as inf_tx
 from polylink.inference.v1 import types_pb2 as inf_t
+from polylink.pricing.v1 import query_pb2 as pricing_q
 from polylink.registry.v1 import query_pb2 as reg_q
 from polylink.registry.v1 import tx_pb2 as reg_tx
 from polylink.registry.v1 import types_pb2 as reg_t
@@ -37,6 +38,7 @@ from chain.localnet.net import Localnet
 from chain.localnet.ports import find_free_base_port
 from chain.localnet.workers import WorkerSpec, start_worker, stop_worker, worker_home
 from chain.modules.inference import errors as inf_err
+from chain.modules.pricing.formula import next_price
 from tests.e2e.chainutil import assert_same_app_hash_every_height, heights
 from worker.models import EMBEDDED_MODEL, embedded_gguf_path
 
@@ -221,6 +223,63 @@ def test_request_is_answered_on_chain_through_the_cli(net: Localnet, c: SyncClie
     assert c.balance(ESCROW) == 0
     tx_fee = before - c.balance(user) - fee + int(res.royalty_paid)  # user0 is also the provider
     assert 0 < tx_fee < 10_000  # only the tx fee beyond the tokens
+
+
+def price_history(net: Localnet, model: str) -> list[dict[str, Any]]:
+    """The model's price points, newest first, through the CLI (`polylink query pricing history`)."""
+    cmd = [*net.polylink, "query", "pricing", "history", model, "--node", net.rpc_url(2), "--output", "json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr + out.stdout
+    points: list[dict[str, Any]] = json.loads(out.stdout)["points"]
+    return points
+
+
+def current_price(c: SyncClient, model: str) -> int:
+    r = c.query(
+        "/polylink.pricing.v1.Query/Price", pricing_q.QueryPriceRequest(model_id=model), pricing_q.QueryPriceResponse
+    )
+    return int(r.price.price)
+
+
+def test_a_busy_block_raises_the_price_requests_pay_it_and_it_falls_back(
+    net: Localnet, c: SyncClient, models: None
+) -> None:
+    """SPEC 3.7 on the real chain: 5 requests of 240 tokens in one block exceed the target (half the
+    real workers' capacity); the price set at that block's end follows the formula, the next
+    request pays it, and idle blocks bring it back to the base price."""
+    wait_for(lambda: current_price(c, MODEL) == BASE_PRICE, "the base price")
+    msgs = [
+        inf_tx.MsgRequestInference(
+            requester=addr(net, "user0"), model_id=MODEL, prompt=f"Say hi to {name}.", max_tokens=240,
+            max_price=str(2 * BASE_PRICE),
+        )
+        for name in ("Ann", "Bob", "Cid", "Dee", "Eve")
+    ]  # fmt: skip
+    r = c.send_and_wait(msgs, "user0", gas=2_000_000, timeout=60)
+    assert r.code == 0, r.log
+    burst = [int(a["request_id"]) for a in r.attributes("inference.requested")]
+    assert {a["price"] for a in r.attributes("inference.requested")} == {str(BASE_PRICE)}
+    msg = inf_tx.MsgRequestInference(
+        requester=addr(net, "user2"), model_id=MODEL, prompt="Say bye.", max_tokens=MAX_TOKENS,
+        max_price=str(2 * BASE_PRICE),
+    )  # fmt: skip
+    r2 = c.send_and_wait([msg], "user2", gas=400_000, timeout=60)
+    assert r2.code == 0, r2.log
+    follow = int(r2.attributes("inference.requested")[0]["request_id"])
+    points = {int(p["height"]): p for p in price_history(net, MODEL)}
+    step = points[r.height]
+    demand, target = int(step["demand"]), int(step["target"])
+    assert demand == 5 * 240 and 0 < target < demand
+    cap = 1_000_000_000
+    assert int(step["price"]) == next_price(BASE_PRICE, demand, target, BASE_PRICE, cap, 8) > BASE_PRICE
+    # the follow-up request paid the price set at the end of the block before its own
+    created = request_state(c, follow).request.created_height
+    before = points.get(created - 1)
+    assert request_state(c, follow).request.price == (before["price"] if before else str(BASE_PRICE))
+    # idle blocks step it down 1/8 a block to the floor, and it stays there
+    wait_for(lambda: current_price(c, MODEL) == BASE_PRICE, "the price to fall back to the base")
+    for rid in [*burst, follow]:
+        assert wait_closed(c, rid, 180).request.status == inf_t.REQUEST_STATUS_COMPLETED
 
 
 def test_rejections_cost_no_escrow(net: Localnet, c: SyncClient, models: None) -> None:

@@ -67,7 +67,7 @@ def test_new_genesis_has_every_module_param_and_the_template_consensus_params() 
     assert doc["consensus_params"] == t["consensus_params"]
     assert doc["consensus_params"]["block"]["max_gas"] == "100000000"
     assert set(doc["app_state"]) == {
-        "auth", "bank", "gov", "staking", "slashing", "registry", "inference", "tiqe", "rewards"
+        "auth", "bank", "gov", "staking", "slashing", "registry", "inference", "tiqe", "rewards", "pricing"
     }  # fmt: skip
     auth = doc["app_state"]["auth"]["params"]
     assert auth["max_tx_bytes"] == "65536" and auth["tx_base_gas"] == "20000"  # defaults filled in

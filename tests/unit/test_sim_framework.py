@@ -10,7 +10,7 @@ from polylink.base.v1 import coin_pb2
 
 from sim.__main__ import main
 from sim.chain import SimChain, SimError
-from sim.framework import Options, Verdict
+from sim.framework import Options, Verdict, pending
 from sim.registry import SIMULATIONS, by_name
 from sim.report import write_report
 
@@ -24,9 +24,9 @@ def test_registry_names_are_unique_and_rating_comes_first() -> None:
         by_name("nope")
 
 
-@pytest.mark.parametrize("name", ["pricing"])
-def test_pending_simulations_run_nothing_and_say_what_they_need(name: str, tmp_path: Path) -> None:
-    o = by_name(name).run(Options(out=tmp_path, plots=False))
+def test_pending_simulations_run_nothing_and_say_what_they_need(tmp_path: Path) -> None:
+    sim = pending("later", "A later simulation", "the later module (chain/modules/later)", [("Paper", "a claim")])
+    o = sim.run(Options(out=tmp_path, plots=False))
     assert o.pending and "module" in o.pending
     assert o.claims and all(c.verdict is Verdict.PENDING and c.quote for c in o.claims)
     text = write_report(tmp_path / "report.md", [o]).read_text()

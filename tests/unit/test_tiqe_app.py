@@ -95,7 +95,7 @@ def events(r: BlockResult, type_: str) -> list[dict[str, str]]:
 def test_the_app_wires_tiqe_after_inference_and_binds_it_as_the_scorer() -> None:
     app = PolyLinkApp(None)
     names = [m.name for m in app.m.all]
-    assert names[-3:] == ["inference", "tiqe", "rewards"]
+    assert names[-4:] == ["inference", "tiqe", "rewards", "pricing"]
     assert app.m.inference.scorer is app.m.tiqe
     assert "tiqe" in app.m.params  # governance can change its params
     # served over gRPC from the query routes, nobody writes a servicer

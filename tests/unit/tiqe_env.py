@@ -184,13 +184,13 @@ class Env:
         bond = coin_pb2.Coin(denom=BOND_DENOM, amount=str(WORKER_BOND * 1000))
         self.deliver(reg_tx.MsgRegisterWorker(worker=w, endpoint="http://w", models=[MODEL], capacity=1000, bond=bond))
 
-    def ask(self, redundancy: int = 1, max_tokens: int = 100) -> int:
+    def ask(self, redundancy: int = 1, max_tokens: int = 100, max_price: int = PRICE) -> int:
         msg = inf_tx.MsgRequestInference(
             requester=USER,
             model_id=MODEL,
             prompt="What is 2+2?",
             max_tokens=max_tokens,
-            max_price=str(PRICE),
+            max_price=str(max_price),
             redundancy=redundancy,
         )
         return int(self.deliver(msg).request_id)

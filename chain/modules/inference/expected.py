@@ -113,3 +113,15 @@ class Rewards(Protocol):
     def ticket_for(self, ctx: Context, slot_fee: int) -> int:
         """The swarm ticket a committing worker locks from its bond for a per-worker fee."""
         ...
+
+
+class Pricer(Protocol):
+    """The current price of a model and the demand that moves it (the pricing keeper; SPEC 3.7)."""
+
+    def price_of(self, ctx: Context, model_id: str) -> int | None:
+        """upoly per 1000 tokens charged now; None for an unknown model."""
+        ...
+
+    def record_demand(self, ctx: Context, model_id: str, tokens: int) -> None:
+        """A request for `tokens` (max_tokens x redundancy) was escrowed in this block."""
+        ...

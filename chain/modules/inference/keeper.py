@@ -65,7 +65,7 @@ from chain.modules.inference.errors import (
     ErrUnknownRequest,
     ErrWrongMode,
 )
-from chain.modules.inference.expected import AccountKeeper, BankKeeper, RegistryKeeper, Rewards, Scorer
+from chain.modules.inference.expected import AccountKeeper, BankKeeper, Pricer, RegistryKeeper, Rewards, Scorer
 from chain.modules.inference.fees import fee_for, royalty_of, slot_escrow
 from chain.modules.inference.params import default_params
 
@@ -156,6 +156,12 @@ class InferenceKeeper:
         self.registry = registry
         self.scorer: Scorer | None = None
         self.rewards: Rewards | None = None
+        self.pricer: Pricer | None = None
+
+    def set_pricer(self, pricer: Pricer) -> None:
+        """Bind the dynamic price (the app binds the pricing keeper; without one every request
+        pays its model's base price)."""
+        self.pricer = pricer
 
     def set_rewards(self, rewards: Rewards) -> None:
         """Bind the fee split (the app binds the rewards keeper; without one a passed result's
@@ -266,11 +272,16 @@ class InferenceKeeper:
 
     # --- price -------------------------------------------------------------
     def price_of(self, ctx: Context, model_id: str) -> int:
-        """upoly per 1000 tokens charged now for `model_id`: its base price (the dynamic pricing
-        module replaces this one function). Raises ErrUnknownModel."""
+        """upoly per 1000 tokens charged now for `model_id`: the pricing module's current price,
+        or the base price when no pricer is bound (inference's own unit tests). Raises
+        ErrUnknownModel."""
         model = self.registry.get_model(ctx, model_id)
         if model is None:
             raise ErrUnknownModel.wrap(model_id)
+        if self.pricer is not None:
+            price = self.pricer.price_of(ctx, model_id)
+            if price is not None:
+                return price
         return parse_amount(model.base_price)
 
     # --- MsgRequestInference -------------------------------------------------
@@ -297,6 +308,8 @@ class InferenceKeeper:
         escrow = slot_escrow(price, msg.max_tokens) * n
         if escrow:
             self.bk.send_to_module(ctx, msg.requester, ESCROW_MODULE, upoly(escrow))
+        if self.pricer is not None:
+            self.pricer.record_demand(ctx, msg.model_id, msg.max_tokens * n)
         rid, res_id = self.next_ids(ctx)
         self.set_next_ids(ctx, rid + 1, res_id)
         r = Request(

@@ -22,6 +22,7 @@ Event amounts are plain integers of upoly.
 
 from __future__ import annotations
 
+from polylink.base.v1.query_pb2 import PageRequest, PageResponse
 from polylink.registry.v1 import types_pb2
 
 from chain.core.address import from_bech32, to_bech32
@@ -29,6 +30,7 @@ from chain.core.codec import decode, encode
 from chain.core.coins import BOND_DENOM, Coins
 from chain.core.context import Context
 from chain.core.events import Event, index_keys
+from chain.core.query import paginate
 from chain.core.store import KVStore, PrefixStore
 from chain.modules.registry import keys
 from chain.modules.registry.errors import ErrInvalidFraction, ErrInvalidQuality, ErrNoWorker
@@ -85,6 +87,10 @@ class RegistryKeeper:
     def models(self, ctx: Context) -> list[Model]:
         """Every model, ascending by model id."""
         return [decode(Model, raw) for _, raw in PrefixStore(self._kv(ctx), keys.MODEL).iterate()]
+
+    def models_page(self, ctx: Context, page: PageRequest | None) -> tuple[list[Model], PageResponse]:
+        """One page of the models, ascending by model id (the page key is a model id)."""
+        return paginate(PrefixStore(self._kv(ctx), keys.MODEL), page, lambda _k, raw: decode(Model, raw))
 
     # --- workers ---------------------------------------------------------
     def get_worker(self, ctx: Context, addr: str) -> Worker | None:
@@ -178,19 +184,28 @@ class RegistryKeeper:
         max_tokens <= capacity * window_blocks`: capacity is tokens per block and an
         assignment stays open at most `window_blocks`). weight = bond * quality_ema_ppm;
         workers whose weight is 0 are left out."""
-        params = self.get_params(ctx)
-        min_bond = int(params.min_worker_bond)
         out: list[tuple[str, int]] = []
-        for w in self.workers_serving(ctx, model_id):
-            bond = int(w.bond)
-            if w.status != ACTIVE or ctx.height < w.jailed_until_height or bond < min_bond:
-                continue
+        for w in self.active_workers(ctx, model_id):
             if w.inflight_tokens + max_tokens > w.capacity * window_blocks:
                 continue
-            weight = bond * self.get_stats(ctx, w.address, model_id).quality_ema_ppm
+            weight = int(w.bond) * self.get_stats(ctx, w.address, model_id).quality_ema_ppm
             if weight > 0:
                 out.append((w.address, weight))
         return out
+
+    def active_workers(self, ctx: Context, model_id: str) -> list[Worker]:
+        """The workers serving the model that may take work now, in address-byte order: ACTIVE,
+        not jailed (height >= jailed_until_height) and bond >= min_worker_bond."""
+        min_bond = int(self.get_params(ctx).min_worker_bond)
+        return [
+            w
+            for w in self.workers_serving(ctx, model_id)
+            if w.status == ACTIVE and ctx.height >= w.jailed_until_height and int(w.bond) >= min_bond
+        ]
+
+    def active_capacity(self, ctx: Context, model_id: str) -> int:
+        """Tokens per block the model's active workers commit to serve (pricing's supply)."""
+        return sum(w.capacity for w in self.active_workers(ctx, model_id))
 
     def add_inflight(self, ctx: Context, addr: str, tokens: int) -> None:
         """Count `tokens` of a new open assignment against the worker's capacity.

@@ -30,8 +30,7 @@ class QueryServer:
         return query_pb2.QueryModelResponse(model=m)
 
     def models(self, ctx: Context, req: query_pb2.QueryModelsRequest) -> query_pb2.QueryModelsResponse:
-        store = PrefixStore(self._kv(ctx), keys.MODEL)
-        items, page = paginate(store, req.pagination, lambda _k, raw: decode(types_pb2.Model, raw))
+        items, page = self.k.models_page(ctx, req.pagination)
         return query_pb2.QueryModelsResponse(models=items, pagination=page)
 
     def worker(self, ctx: Context, req: query_pb2.QueryWorkerRequest) -> query_pb2.QueryWorkerResponse:
