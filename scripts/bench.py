@@ -16,6 +16,7 @@ BENCHES = {
     "throughput": "tests.bench.throughput",
     "worker": "tests.bench.worker",
     "tiqe": "tests.bench.tiqe",
+    "gateway": "tests.bench.gateway",
 }
 
 

@@ -19,6 +19,7 @@ GROUPS = [
     ("localnet", "chain.cli.localnet", "run a local multi-validator network"),
     ("worker", "worker.cli", "run an inference worker (serves assigned requests with its engine)"),
     ("validator", "validator.cli", "run a validator's TIQE scorer (scores answers, commits then reveals)"),
+    ("gateway", "gateway.cli", "run the OpenAI-compatible gateway and the live dashboard"),
 ]
 
 
