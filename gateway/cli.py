@@ -10,18 +10,16 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from chain.cli.client_args import DEFAULT_HOME, fail, run, show_help
+from chain.cli.client_args import add_init_config_flags, add_service_run_flags, fail, run, show_help
 from chain.client.client import Client
 from chain.client.errors import ClientError, KeyNotFoundError
 from chain.client.keyring import Keyring, check_name
-from chain.client.rpc import DEFAULT_NODE
 from chain.client.signer import Signer
 from gateway.chain import BlockWatcher
 from gateway.config import DEFAULT_PORT, ConfigError, GatewayConfig, load_config, parse_config
@@ -46,9 +44,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "verified answer in OpenAI's format with a `polylink` field (request id, txs, quality, "
         "committee scores, price and fee). GET /dashboard shows the chain live.",
     )
-    p.add_argument("--config", "-c", required=True, metavar="FILE", help="the gateway's TOML config")
-    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="override [gateway] log_level")
-    p.add_argument("--log-format", choices=("json", "text"), help="override [gateway] log_format")
+    add_service_run_flags(p, "gateway", "gateway")
     p.set_defaults(func=_guard(cmd_run))
 
     p = sub.add_parser(
@@ -57,18 +53,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         description="Write a gateway config (TOML) with every key explained; start the gateway with "
         "`polylink gateway run --config FILE`.",
     )
-    p.add_argument("--out", required=True, metavar="FILE", help="where to write the config")
-    p.add_argument("--key", default="gateway", help="funded keyring key that signs and pays (default: gateway)")
-    p.add_argument(
-        "--home",
-        default=os.environ.get("POLYLINK_HOME", DEFAULT_HOME),
-        help=f"directory holding keyring/ (default: $POLYLINK_HOME or {DEFAULT_HOME})",
-    )
-    p.add_argument(
-        "--rpc",
-        default=os.environ.get("POLYLINK_NODE", DEFAULT_NODE),
-        help=f"CometBFT RPC address (default: $POLYLINK_NODE or {DEFAULT_NODE})",
-    )
+    add_init_config_flags(p, "gateway", "funded keyring key that signs and pays")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default: {DEFAULT_PORT})")
     p.add_argument(
         "--api-key", action="append", metavar="KEY", help="a Bearer key clients must send (repeatable; default: none)"

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 import tomllib
@@ -25,11 +24,10 @@ from typing import IO, Any, cast
 
 from polylink.tiqe.v1 import query_pb2 as tiqe_q
 
-from chain.cli.client_args import DEFAULT_HOME, add_output, emit, fail, run, show_help
+from chain.cli.client_args import add_init_config_flags, add_output, add_service_run_flags, emit, fail, run, show_help
 from chain.client.client import Client
 from chain.client.errors import KeyNotFoundError
 from chain.client.keyring import Keyring, check_name
-from chain.client.rpc import DEFAULT_NODE
 from chain.client.signer import Signer
 from validator.config import ConfigError, ValidatorConfig, load_config, parse_config, parse_scoring
 from validator.metrics import ValidatorMetrics
@@ -68,9 +66,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "broadcast, so a restarted validator reveals what it committed to and never commits twice. "
         "SIGINT/SIGTERM stop it gracefully (a second signal stops it at once).",
     )
-    _add_config(p)
-    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="override [validator] log_level")
-    p.add_argument("--log-format", choices=("json", "text"), help="override [validator] log_format")
+    add_service_run_flags(p, "validator", "validator")
     p.set_defaults(func=_guard(cmd_run))
 
     p = sub.add_parser(
@@ -79,22 +75,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         description="Write a validator scorer config (TOML) with every key explained. Edit it, then "
         "start the scorer with `polylink validator run --config FILE`.",
     )
-    p.add_argument("--out", required=True, metavar="FILE", help="where to write the config")
-    p.add_argument(
-        "--key",
-        default="validator",
-        help="keyring key of the validator's operator (signs commits and reveals; default: validator)",
-    )
-    p.add_argument(
-        "--home",
-        default=os.environ.get("POLYLINK_HOME", DEFAULT_HOME),
-        help=f"directory holding keyring/ (default: $POLYLINK_HOME or {DEFAULT_HOME})",
-    )
-    p.add_argument(
-        "--rpc",
-        default=os.environ.get("POLYLINK_NODE", DEFAULT_NODE),
-        help=f"CometBFT RPC address (default: $POLYLINK_NODE or {DEFAULT_NODE})",
-    )
+    add_init_config_flags(p, "validator", "keyring key of the validator's operator (signs commits and reveals)")
     p.add_argument("--concurrency", type=int, default=2, help="answers scored at once (default: 2)")
     p.add_argument("--state-dir", default="state", help="[validator] state_dir (default: state, next to the config)")
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 import tomllib
@@ -20,11 +19,10 @@ from typing import Any
 
 from polylink.inference.v1 import query_pb2 as inf_q
 
-from chain.cli.client_args import DEFAULT_HOME, add_output, emit, fail, run, show_help
+from chain.cli.client_args import add_init_config_flags, add_output, add_service_run_flags, emit, fail, run, show_help
 from chain.client.client import Client
 from chain.client.errors import KeyNotFoundError
 from chain.client.keyring import Keyring, check_name
-from chain.client.rpc import DEFAULT_NODE
 from chain.client.signer import Signer
 from worker.config import ConfigError, WorkerConfig, load_config, parse_config
 from worker.engines import ENGINE_KINDS, EngineError, make_engine
@@ -50,13 +48,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "so a restarted worker resumes without answering twice. SIGINT/SIGTERM stop it "
         "gracefully (a second signal stops it at once).",
     )
-    _add_config(p)
-    p.add_argument(
-        "--log-level",
-        choices=("debug", "info", "warning", "error"),
-        help="override [worker] log_level",
-    )
-    p.add_argument("--log-format", choices=("json", "text"), help="override [worker] log_format")
+    add_service_run_flags(p, "worker", "worker")
     p.set_defaults(func=_guard(cmd_run))
 
     p = sub.add_parser(
@@ -65,18 +57,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         description="Write a worker config (TOML) with every key explained. "
         "Edit it, then start the worker with `polylink worker run --config FILE`.",
     )
-    p.add_argument("--out", required=True, metavar="FILE", help="where to write the config")
-    p.add_argument("--key", default="worker", help="keyring key that signs and earns (default: worker)")
-    p.add_argument(
-        "--home",
-        default=os.environ.get("POLYLINK_HOME", DEFAULT_HOME),
-        help=f"directory holding keyring/ (default: $POLYLINK_HOME or {DEFAULT_HOME})",
-    )
-    p.add_argument(
-        "--rpc",
-        default=os.environ.get("POLYLINK_NODE", DEFAULT_NODE),
-        help=f"CometBFT RPC address (default: $POLYLINK_NODE or {DEFAULT_NODE})",
-    )
+    add_init_config_flags(p, "worker", "keyring key that signs and earns")
     p.add_argument(
         "--engine",
         choices=ENGINE_KINDS,

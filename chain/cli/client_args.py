@@ -28,6 +28,7 @@ from chain.core.errors import ChainError
 
 DEFAULT_HOME = "~/.polylink"
 EXIT_ERROR = 1
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -43,6 +44,25 @@ def add_home(p: argparse.ArgumentParser) -> None:
 def add_node(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--node",
+        default=os.environ.get("POLYLINK_NODE", DEFAULT_NODE),
+        help=f"CometBFT RPC address (default: $POLYLINK_NODE or {DEFAULT_NODE})",
+    )
+
+
+def add_service_run_flags(p: argparse.ArgumentParser, section: str, what: str) -> None:
+    """`--config` and the log overrides of a service's `run` (worker, validator, gateway)."""
+    p.add_argument("--config", "-c", required=True, metavar="FILE", help=f"the {what}'s TOML config")
+    p.add_argument("--log-level", choices=LOG_LEVELS, help=f"override [{section}] log_level")
+    p.add_argument("--log-format", choices=("json", "text"), help=f"override [{section}] log_format")
+
+
+def add_init_config_flags(p: argparse.ArgumentParser, key_default: str, key_help: str) -> None:
+    """`--out`, `--key`, `--home` and `--rpc` of a service's `init-config` (the [chain] table)."""
+    p.add_argument("--out", required=True, metavar="FILE", help="where to write the config")
+    p.add_argument("--key", default=key_default, help=f"{key_help} (default: {key_default})")
+    add_home(p)
+    p.add_argument(
+        "--rpc",
         default=os.environ.get("POLYLINK_NODE", DEFAULT_NODE),
         help=f"CometBFT RPC address (default: $POLYLINK_NODE or {DEFAULT_NODE})",
     )
