@@ -19,6 +19,7 @@ from polylink.registry.v1 import query_pb2 as reg_q
 from polylink.registry.v1 import types_pb2 as reg_t
 
 from chain.client.errors import ChainQueryError
+from chain.core.errors import ErrUnknownRequest
 from gateway.chain import ChainClient
 
 PATH_PRICE = "/polylink.pricing.v1.Query/Price"
@@ -31,6 +32,14 @@ SOURCE_BASE = "base_price"
 PAGE = 100
 # registry ErrUnknownModel, and the generic not-found
 NOT_FOUND = {("registry", 9), ("tx", 20)}
+# what a chain without the pricing module answers its query paths with (tx/9, unknown request)
+NO_PRICING = (ErrUnknownRequest.codespace, ErrUnknownRequest.code)
+
+
+def _no_pricing(e: ChainQueryError) -> bool:
+    """The chain does not serve pricing queries: fall back to base prices. Any other query error
+    is a real failure and propagates (a base price then would under-quote a moved price)."""
+    return (e.codespace, e.code) == NO_PRICING
 
 
 @dataclass(frozen=True)
@@ -115,7 +124,9 @@ async def quote(client: ChainClient, m: reg_t.Model) -> Quote:
         r = await client.query(
             PATH_PRICE, pricing_q.QueryPriceRequest(model_id=m.model_id), pricing_q.QueryPriceResponse
         )
-    except ChainQueryError:
+    except ChainQueryError as e:
+        if not _no_pricing(e):
+            raise
         return base_quote(m)
     return _quote(r.price, m) if r.price.model_id else base_quote(m)
 
@@ -138,7 +149,9 @@ async def quotes(client: ChainClient, models: list[reg_t.Model]) -> dict[str, Qu
             key = r.pagination.next_key
             if not key:
                 return out
-    except ChainQueryError:
+    except ChainQueryError as e:
+        if not _no_pricing(e):
+            raise
         return {m.model_id: base_quote(m) for m in models}
 
 
@@ -150,7 +163,9 @@ async def history(client: ChainClient, model_id: str, limit: int) -> list[Point]
             pricing_q.QueryHistoryRequest(model_id=model_id, pagination=base_q.PageRequest(limit=limit)),
             pricing_q.QueryHistoryResponse,
         )
-    except ChainQueryError:
+    except ChainQueryError as e:
+        if not _no_pricing(e):
+            raise
         return []
     points = [Point(p.height, _int(p.price), p.demand, p.target) for p in r.points]
     return sorted(points, key=lambda p: p.height)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+from typing import Any
 
 import pytest
 from polylink.inference.v1 import tx_pb2
@@ -15,6 +16,7 @@ from polylink.registry.v1 import types_pb2 as reg_t
 from polylink.staking.v1 import types_pb2 as staking_t
 from starlette.testclient import TestClient
 
+from chain.client.errors import ChainQueryError
 from chain.client.signer import Signer
 from gateway import dashboard
 from gateway.dashboard.data import DashboardData, block_ts
@@ -108,6 +110,22 @@ def test_models_show_the_pricing_modules_price_and_history_or_fall_back_to_the_b
     assert m[0]["price"] == "1300" and m[0]["base_price"] == "1000" and m[0]["source"] == "pricing"
     assert [p["height"] for p in m[0]["history"]] == [7, 8, 9]  # oldest first, for the chart
     assert (m[0]["demand"], m[0]["target"]) == (7, 9)
+
+
+def test_a_failing_pricing_query_is_an_error_not_a_silent_base_price() -> None:
+    """Only a chain that does not serve pricing (tx/9, unknown path) gets base prices; any other
+    failure of the pricing query propagates, since a base price would under-quote a moved one."""
+    chain = FakeChain(pricing={MODEL: "1300"})
+    real_query = chain.query
+
+    async def broken(path: str, request: Any, response_cls: type[Any], height: int = 0) -> Any:
+        if "pricing" in path:
+            raise ChainQueryError(path, "tx", 11, "out of gas")
+        return await real_query(path, request, response_cls, height)
+
+    chain.query = broken  # type: ignore[method-assign]
+    with pytest.raises(ChainQueryError):
+        asyncio.run(DashboardData(chain).models())
 
 
 def test_workers_page_with_their_quality_ema() -> None:

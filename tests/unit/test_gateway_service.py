@@ -220,7 +220,7 @@ class FakeChain:
         svc = path.split(".")[1]
         handler = getattr(self, f"_q_{svc}_{name}", None)
         if handler is None or (svc == "pricing" and self.pricing is None):
-            raise ChainQueryError(path, "tx", 6, f"unknown query path {path}")
+            raise ChainQueryError(path, "tx", 9, f"unknown message type: query path {path}")
         return handler(request)
 
     # -- query handlers ----------------------------------------------------------------------
