@@ -57,10 +57,10 @@ gen/.stamp: $(VENV)/.stamp $(PROTOS) scripts/gen_protos.py
 	@$(PY) scripts/gen_protos.py --cometbft-version $(COMETBFT_VERSION) --out gen
 	@touch $@
 
-demo: setup ## start a 4-validator localnet and send real transactions
+demo: setup ## start a 4-validator localnet, TIQE scorers, workers and the gateway; talk to it with the openai client
 	@$(PY) scripts/demo.py
 
-demo-down: ## stop everything the demo started
+demo-down: ## stop everything the demo started (nodes, scorers, workers, gateway)
 	@$(VENV)/bin/polylink localnet down --home localnet-demo || true
 
 test: setup ## run every test (unit, property, e2e on a real CometBFT localnet)

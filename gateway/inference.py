@@ -161,7 +161,8 @@ def judge(v: Verified) -> errors.ApiError | None:
     if a.scored and not a.passed:
         return errors.answer_failed_tiqe(
             f"request {v.request_id}: the answer failed TIQE (quality {a.quality_ppm / PPM:.3f}, "
-            "below the chain's pass mark); it was not paid and the escrow was refunded",
+            "below the chain's pass mark); the worker was not paid and its share came back to you with "
+            "the unused escrow (the scoring committee and the community pool keep theirs)",
             v.polylink(),
         )
     if v.min_quality_ppm and not a.scored:

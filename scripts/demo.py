@@ -1,19 +1,29 @@
 """`make demo`: a 4-validator localnet on loopback, real signed transfers, then real inference:
-the embedded model registered, two workers serving it, prompts answered on chain.
+the embedded model registered (and a second id on the same weights, served only by a degraded
+worker), 4 TIQE scorers, 3 workers, and the OpenAI-compatible gateway with its dashboard; a short
+exchange through the official `openai` client (a plain request, a swarm, an answer that fails
+TIQE), then a load burst that moves the price, the ratings, who earned what, the supply.
 
-Leaves the network and workers running (logs under localnet-demo/); `make demo-down` stops them.
+Leaves everything running (logs under localnet-demo/); `make demo-down` stops it, and so does a
+Ctrl-C while the demo runs. A second `make demo` while one runs says so; a stopped one is wiped.
 """
 
 from __future__ import annotations
 
+import base64
+import fcntl
+import hashlib
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import openai  # noqa: E402
 from polylink.inference.v1 import query_pb2 as inf_q  # noqa: E402
 from polylink.inference.v1 import tx_pb2 as inf_tx  # noqa: E402
 from polylink.inference.v1 import types_pb2 as inf_t  # noqa: E402
@@ -25,96 +35,256 @@ from polylink.staking.v1 import query_pb2 as staking_q  # noqa: E402
 from polylink.tiqe.v1 import query_pb2 as tiqe_q  # noqa: E402
 
 from chain.client.sync import SyncClient  # noqa: E402
+from chain.localnet.gateway import GatewaySpec, gateway_url, start_gateway  # noqa: E402
 from chain.localnet.net import Localnet  # noqa: E402
-from chain.localnet.ports import busy_ports  # noqa: E402
+from chain.localnet.ports import DEFAULT_BASE_PORT, busy_ports, port_free  # noqa: E402
 from chain.localnet.scorers import ScorerSpec, start_scorer  # noqa: E402
 from chain.localnet.workers import WorkerSpec, start_worker  # noqa: E402
 from worker.models import EMBEDDED_MODEL  # noqa: E402
 
 HOME = ROOT / "localnet-demo"
 NODES = 4
+ACCOUNTS = 5  # user0 the user, user1 user2 honest workers, user3 the degraded worker, user4 the gateway
+USERS = ("user0", "user1", "user2")  # the transfers
 WORKERS = ("user1", "user2")
+DEGRADED_WORKER = "user3"
+GATEWAY_KEY = "user4"
+GATEWAY_PORT = 26690  # fixed, on loopback, checked free like the node ports
+API_KEY = "sk-polylink-demo"
+MODEL = EMBEDDED_MODEL.model_id
+DEGRADED = "smollm2-degraded"  # the same embedded weights, served only by the degraded worker
+ENGINE: dict[str, Any] = {"kind": "llamacpp", "n_threads": 1, "n_ctx": 2048}
 BASE_PRICE = 2_000  # upoly per 1000 tokens
 BLOCK_REWARD = 1_000_000  # upoly minted per block (1 POLY), paid to the bonded validators by power
 MAX_PRICE = 4 * BASE_PRICE  # what the demo's user accepts: the price moves with demand (SPEC 3.7)
+# every process shares the machine's cores: an answer, then its scoring, can outlast the default
+# 30-block deadlines at localnet block times, so the workers and committees get room
+INFERENCE_PARAMS = {"result_timeout_blocks": "400", "commit_timeout_blocks": "400", "reveal_timeout_blocks": "200"}
+MAX_TOKENS = 64
+WAIT_S = 420.0  # the gateway's timeout_s; the openai client waits a minute longer
+EXCHANGE: list[tuple[str, str, str, dict[str, Any]]] = [  # title, model, prompt, the call's `polylink` options
+    ("a plain request", MODEL, "Name the capital city of France.", {}),
+    ("a swarm: two workers commit, then reveal", MODEL, "In one sentence, why is the sky blue?", {"redundancy": 2}),
+    ("the degraded worker's model, min_quality 0.5", DEGRADED, "Give me three tips for staying focused while studying.",
+     {"min_quality": 0.5}),
+]
 # the load burst: short prompts (answers end long before max_tokens; the rest of the escrow is
 # refunded), asking for more tokens a block than the workers' target (half their capacity)
 BURST = ["Say hello in one word.", "Name one fruit.", "What color is grass?", "Name a planet.",
          "Say yes or no.", "Name a number."]
 BURST_BLOCKS = 3
 BURST_MAX_TOKENS = 400
-PROMPTS = [
-    ("Name the capital city of France.", 1),
-    ("Give me three tips for staying focused while studying.", 1),
-    ("In one sentence, why is the sky blue?", 2),  # a swarm: two workers commit, then reveal
-]
 
 
-def inference_demo(net: Localnet, c: SyncClient, addr: dict[str, str]) -> None:
-    """Register the embedded model, start two workers on it, send real prompts, print the on-chain answers."""
+def dashboard_url() -> str:
+    return f"http://127.0.0.1:{GATEWAY_PORT}/dashboard"
+
+
+def wait_for(cond: Any, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}; see {HOME}/services/*.log")
+        time.sleep(0.5)
+
+
+def transfers_demo(c: SyncClient, addr: dict[str, str]) -> None:
+    print(f"==> chain {c.chain_id()}; accounts: " + ", ".join(f"{u}={addr[u]}" for u in USERS))
+    before = {u: c.balance(addr[u]) for u in USERS}
+    print("==> sending 3 signed transfers through CometBFT RPC and waiting for each block")
+    for src, dst, amount in (("user0", "user1", 1_500_000), ("user1", "user2", 250_000), ("user2", "user0", 42)):
+        res = c.bank_send(src, addr[dst], f"{amount}upoly")
+        tx = c.wait(res.hash, timeout=60)
+        print(f"    {src} -> {dst} {amount}upoly: height {tx.height}, code {tx.code},"
+              f" gas {tx.gas_used}/{tx.gas_wanted}, tx {tx.hash[:16]}..")
+    print("==> balances (upoly), before -> after (each transfer also paid a 2000upoly fee):")
+    for u in USERS:
+        print(f"    {u}: {before[u]} -> {c.balance(addr[u])}")
+    print(f"    total supply: {c.total_supply()}")
+    vals = c.query("/polylink.staking.v1.Query/Validators", staking_q.QueryValidatorsRequest(),
+                   staking_q.QueryValidatorsResponse).validators
+    print("==> validators (created by the staking module from each operator's gentx):")
+    for v in vals:
+        print(f"    {v.moniker}: operator {v.operator_address}, tokens {v.tokens}upoly, "
+              f"commission {v.commission_ppm / 10_000:g}%, {'jailed' if v.jailed else 'active'}")
+
+
+def registered(c: SyncClient, address: str) -> bool:
+    try:
+        c.query("/polylink.registry.v1.Query/Worker", reg_q.QueryWorkerRequest(address=address),
+                reg_q.QueryWorkerResponse)
+    except Exception:
+        return False
+    return True
+
+
+def start_services(net: Localnet, c: SyncClient, addr: dict[str, str]) -> str:
+    """Register both model ids, start the scorers, the workers and the gateway; its base URL once ready."""
     m = EMBEDDED_MODEL
-    have = c.query("/polylink.registry.v1.Query/Models", reg_q.QueryModelsRequest(), reg_q.QueryModelsResponse)
-    if m.model_id not in {x.model_id for x in have.models}:
-        print(f"==> user0 registers the model {m.model_id} (sha256 {m.sha256[:16]}.., base price {BASE_PRICE}upoly"
-              " per 1000 tokens, royalty 5%)")
-        r = c.send_and_wait([reg_tx.MsgRegisterModel(
-            provider=addr["user0"], model_id=m.model_id, family=m.family, version=m.version, sha256=m.sha256,
-            license=m.license, context_length=m.context_length, royalty_ppm=50_000, base_price=str(BASE_PRICE),
-        )], "user0", gas=400_000, timeout=60)
-        r.raise_for_code()
-    print(f"==> starting {net.nodes} validator scorers (polylink validator run: TIQE on SmolLM2 + MiniLM)")
+    print(f"==> user0 registers the model {MODEL} (sha256 {m.sha256[:16]}.., base price {BASE_PRICE}upoly"
+          f" per 1000 tokens, royalty 5%) and {DEGRADED} on the same weights")
+    c.send_and_wait([reg_tx.MsgRegisterModel(
+        provider=addr["user0"], model_id=mid, family=m.family, version=m.version, sha256=m.sha256,
+        license=m.license, context_length=m.context_length, royalty_ppm=50_000, base_price=str(BASE_PRICE),
+    ) for mid in (MODEL, DEGRADED)], "user0", gas=1_000_000, timeout=60).raise_for_code()
+    print(f"==> starting {net.nodes} validator scorers (polylink validator run: TIQE on SmolLM2 + MiniLM),"
+          f" workers {', '.join(WORKERS)} on {MODEL} and {DEGRADED_WORKER} on {DEGRADED}"
+          " (engine degrade = \"shuffle\": it garbles every answer), and the gateway")
+    t0 = time.perf_counter()
     for i, key in enumerate(net.validator_keys):
         start_scorer(net, ScorerSpec(key=key, node=i))
-    print(f"==> starting {len(WORKERS)} workers (polylink worker run) on the embedded model with llama.cpp")
     for i, key in enumerate(WORKERS):
-        start_worker(net, WorkerSpec(key=key, models=[m.model_id], node=i % net.nodes, poll_interval_s=1.0,
-                                     engine={"kind": "llamacpp", "n_threads": 1, "n_ctx": 2048}))
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        ws = c.query("/polylink.registry.v1.Query/Workers", reg_q.QueryWorkersRequest(model_id=m.model_id),
-                     reg_q.QueryWorkersResponse).workers
-        if {addr[k] for k in WORKERS} <= {w.address for w in ws}:
-            break
-        time.sleep(0.5)
-    else:
-        raise SystemExit(f"workers did not register in time; see {HOME}/services/*.log")
-    for w in ws:
-        print(f"    worker {w.address}: bond {w.bond}upoly, capacity {w.capacity} tokens/block,"
+        start_worker(net, WorkerSpec(key=key, models=[MODEL], node=i % net.nodes, poll_interval_s=1.0, engine=ENGINE))
+    start_worker(net, WorkerSpec(key=DEGRADED_WORKER, models=[DEGRADED], node=2, poll_interval_s=1.0,
+                                 engine={**ENGINE, "degrade": "shuffle"}))
+    start_gateway(net, GatewaySpec(key=GATEWAY_KEY, node=3, port=GATEWAY_PORT, api_keys=[API_KEY],
+                                   settings={"max_tokens": MAX_TOKENS, "timeout_s": WAIT_S}))
+    url = gateway_url(net, 120)
+    for key in (*WORKERS, DEGRADED_WORKER):
+        wait_for(lambda k=key: registered(c, addr[k]), f"worker {key} to register", 240)
+    for key in net.validator_keys:
+        log = net.home / "services" / f"scorer-{key}.log"
+        wait_for(lambda p=log: '"event": "validator.scoring"' in (p.read_text() if p.exists() else ""),
+                 f"scorer {key} to load its models", 300)
+    print(f"    all ready in {time.perf_counter() - t0:.0f}s")
+    for key in (*WORKERS, DEGRADED_WORKER):
+        w = c.query("/polylink.registry.v1.Query/Worker", reg_q.QueryWorkerRequest(address=addr[key]),
+                    reg_q.QueryWorkerResponse).worker
+        print(f"    worker {key} {w.address}: bond {w.bond}upoly, capacity {w.capacity} tokens/block,"
               f" models {list(w.models)}")
-    print("==> user0 sends prompts (MsgRequestInference); workers answer on chain")
-    for prompt, n in PROMPTS:
+    print(f"    gateway {url}/v1 (key {GATEWAY_KEY} {addr[GATEWAY_KEY]} signs and pays; API key {API_KEY})")
+    print(f"    dashboard {url}/dashboard")
+    return url
+
+
+def gateway_demo(c: SyncClient, url: str, names: dict[str, str]) -> None:
+    """The scripted exchange through the official openai client; the figures of each answer."""
+    client = openai.OpenAI(base_url=url + "/v1", api_key=API_KEY, max_retries=0, timeout=WAIT_S + 60)
+    models = client.models.list().data
+    print("\n==> through the gateway with the official openai client; GET /v1/models: "
+          + ", ".join(f"{x.id} at {(x.model_extra or {})['polylink']['price']}upoly/1k tokens" for x in models))
+    for title, model, prompt, opts in EXCHANGE:
+        shown = f", extra_body={{'polylink': {opts}}}" if opts else ""
+        print(f"\n    {title}: chat.completions.create(model={model!r}{shown})\n      user: {prompt}")
         t0 = time.perf_counter()
-        r = c.send_and_wait([inf_tx.MsgRequestInference(
-            requester=addr["user0"], model_id=m.model_id, prompt=prompt, max_tokens=64,
-            max_price=str(MAX_PRICE), redundancy=n)], "user0", gas=400_000, timeout=60)
-        r.raise_for_code()
-        rid = int(r.attributes("inference.requested")[0]["request_id"])
-        st = wait_request(c, rid)
-        req = st.request
-        escrow = r.attributes("inference.requested")[0]["escrow"]
-        print(f"\n    request {rid} (height {r.height}, redundancy {n}, price {req.price}upoly/1k tokens,"
-              f" escrow {escrow}upoly): {prompt!r}")
-        if req.status != inf_t.REQUEST_STATUS_COMPLETED:
-            print(f"      FAILED: {req.failure}")
+        try:
+            resp = client.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": prompt}], max_tokens=MAX_TOKENS,
+                extra_body={"polylink": opts} if opts else None)
+        except openai.UnprocessableEntityError as e:
+            body = e.body if isinstance(e.body, dict) else {}
+            print(f"      HTTP {e.status_code} {e.code} after {time.perf_counter() - t0:.0f}s: {body.get('message')}")
+            p = body.get("polylink") or {}
+            if p:
+                figures(c, p, names)
             continue
-        for res in st.results:
-            mark = "answer" if res.id == req.answer_result_id else "also "
-            text = " ".join(res.response.split())
-            verdict = "passed" if res.passed else "REJECTED"
-            print(f"      {mark} by {res.worker[:14]}.. ({res.completion_tokens} tokens, quality {res.quality_ppm} ppm"
-                  f" {verdict}): {text[:300]}")
-            print(f"        fee split: worker {res.worker_paid}, provider royalty {res.royalty_paid},"
-                  f" scoring committee {res.validators_paid or 0}, community pool {res.community_paid or 0} (upoly)")
-            rnd = c.query("/polylink.tiqe.v1.Query/Round", tiqe_q.QueryRoundRequest(result_id=res.id),
-                          tiqe_q.QueryRoundResponse).round
-            scores = ", ".join(f"{m.validator[:12]}..={m.score_ppm if m.revealed else 'no reveal'}"
-                               for m in rnd.members)
-            print(f"        committee (committed, then revealed): {scores or 'none'};"
-                  f" weighted median {rnd.quality_ppm}")
-        print(f"      closed at height {req.completed_height} ({time.perf_counter() - t0:.1f}s after sending);"
-              f" unused escrow refunded")
-    pricing_demo(c, addr, m.model_id)
-    print_ratings(c)
+        p = (resp.model_extra or {})["polylink"]
+        text = " ".join((resp.choices[0].message.content or "").split())
+        print(f"      answer ({time.perf_counter() - t0:.0f}s, {resp.usage.completion_tokens if resp.usage else 0}"
+              f" tokens, finish {resp.choices[0].finish_reason}): {text}")
+        figures(c, p, names)
+
+
+def figures(c: SyncClient, p: dict[str, Any], names: dict[str, str]) -> None:
+    """The `polylink` field of a reply (or of a 422's error), with each result's fee split from the chain."""
+    who = lambda a: names.get(a, a[:14] + "..")  # noqa: E731
+    verdict = "unscored" if not p["scored"] else "passed" if p["passed"] else "FAILED TIQE"
+    print(f"      polylink: request {p['request_id']} ({p['status']}, heights {p['created_height']}"
+          f"..{p['completed_height']}), quality {p['quality']:.3f} {verdict}, price {p['price']}upoly/1k tokens"
+          f" (max {p['max_price']}), fee {p['fee_upoly']}upoly, tx fee {p['tx_fee_upoly']}upoly")
+    st = c.query("/polylink.inference.v1.Query/Request", inf_q.QueryRequestRequest(id=p["request_id"]),
+                 inf_q.QueryRequestResponse)
+    chain_results = {r.id: r for r in st.results}
+    for r in p["results"]:
+        res = chain_results.get(r["result_id"])
+        mark = "answer" if r["result_id"] == p["answer_result_id"] else "other "
+        scores = ", ".join(f"{who(s['validator'])} {s['score']:.3f}" for s in r["scores"]) or "none revealed"
+        print(f"        {mark} result {r['result_id']} by {who(r['worker'])}: quality {r['quality_ppm'] / 1e6:.3f};"
+              f" committee {scores}")
+        if res is None:
+            continue
+        print(f"          fee {r['fee_upoly']}upoly: worker {res.worker_paid or 0}, royalty {res.royalty_paid or 0},"
+              f" committee {res.validators_paid or 0}, community {res.community_paid or 0}"
+              + ("" if res.passed or not res.scored else "; the worker's and royalty shares refunded"))
+        if res.scored and not res.passed:
+            print(f"          the refused answer, on chain: {' '.join(res.response.split())[:100]}..")
+    print(f"        txs: request {p['request_tx']}; " + ", ".join(f"result {h}" for h in p["result_txs"]))
+
+
+def model_price(c: SyncClient, model_id: str) -> pricing_q.QueryPriceResponse:
+    return c.query("/polylink.pricing.v1.Query/Price", pricing_q.QueryPriceRequest(model_id=model_id),
+                   pricing_q.QueryPriceResponse)
+
+
+def block_txs(ev: Any) -> set[str]:
+    """The hashes (upper-case hex) of the txs in a NewBlock event's block."""
+    txs = ((ev.value.get("block") or {}).get("data") or {}).get("txs") or []
+    return {hashlib.sha256(base64.b64decode(t)).hexdigest().upper() for t in txs}
+
+
+def pricing_demo(c: SyncClient, addr: dict[str, str], model_id: str) -> None:
+    """A load burst: the price climbs while demand exceeds the target, then falls back to the base."""
+    mp = model_price(c, model_id).price
+    print(f"\n==> load burst from user0 (the client library, many requests a block): {len(BURST)} requests of up"
+          f" to {BURST_MAX_TOKENS} tokens in each of {BURST_BLOCKS} blocks ({len(BURST) * BURST_MAX_TOKENS} tokens"
+          f" a block); price now {mp.price}upoly/1k tokens (base {mp.base_price})")
+    # one tx of BURST requests in each of BURST_BLOCKS consecutive blocks: the next is sent as soon as
+    # the block holding the last one is committed, so it lands in the next block (requests in block h
+    # pay the price set at the end of h - 1)
+    hashes: list[str] = []
+    deadline = time.monotonic() + 120
+    blocks = c.subscribe("tm.event='NewBlock'")
+    try:
+        for ev in blocks:
+            if time.monotonic() > deadline:
+                raise SystemExit("the load burst's txs did not land in time")
+            if hashes and hashes[-1].upper() not in block_txs(ev):
+                continue
+            if len(hashes) == BURST_BLOCKS:
+                break
+            msgs = [inf_tx.MsgRequestInference(requester=addr["user0"], model_id=model_id, prompt=p,
+                                               max_tokens=BURST_MAX_TOKENS, max_price=str(MAX_PRICE)) for p in BURST]
+            hashes.append(c.send(msgs, "user0", gas=2_000_000).hash)
+    finally:
+        blocks.close()
+    rids: list[int] = []
+    heights: list[int] = []
+    for h in hashes:
+        r = c.wait(h, timeout=60)
+        r.raise_for_code()
+        heights.append(r.height)
+        rids += [int(a["request_id"]) for a in r.attributes("inference.requested")]
+        paid = sorted({a["price"] for a in r.attributes("inference.requested")})
+        print(f"    height {r.height}: {len(BURST)} requests paid {', '.join(paid)}upoly/1k tokens")
+    # the price path from the chain's history (it keeps the last history_blocks), once back at the base
+    wait_for(lambda: model_price(c, model_id).price.price == mp.base_price, "the price to fall back", 120)
+    hist = c.query("/polylink.pricing.v1.Query/History", pricing_q.QueryHistoryRequest(model_id=model_id),
+                   pricing_q.QueryHistoryResponse).points
+    path = [pt for pt in reversed(hist) if pt.height >= heights[0]]  # oldest first
+    print("    price set at the end of each block (pricing History query; demand vs target in tokens):")
+    for pt in path[:12]:
+        print(f"      height {pt.height}: {pt.price}upoly/1k tokens (demand {pt.demand}, target {pt.target})")
+    if len(path) > 12:
+        print(f"      ... {len(path) - 12} more blocks")
+    now = model_price(c, model_id).price
+    peak = max(int(pt.price) for pt in path) if path else int(now.price)
+    print(f"    peak {peak}, now {now.price} (base {now.base_price}): back at the base price")
+    done = [wait_request(c, rid, 600) for rid in rids]
+    answered = sum(st.request.status == inf_t.REQUEST_STATUS_COMPLETED for st in done)
+    passed = sum(r.passed for st in done for r in st.results if r.id == st.request.answer_result_id)
+    print(f"    {answered} of {len(rids)} burst requests answered and scored, {passed} passed TIQE")
+
+
+def print_ratings(c: SyncClient, names: dict[str, str]) -> None:
+    ratings = c.query("/polylink.tiqe.v1.Query/Ratings", tiqe_q.QueryRatingsRequest(),
+                      tiqe_q.QueryRatingsResponse).ratings
+    print("==> validator ratings (1 - sigma of their deviations from the final quality, ppm):")
+    for r in ratings:
+        print(f"    {names.get(r.validator, r.validator)}: rating {r.rating_ppm}, reveals {r.reveals},"
+              f" misses {r.misses}")
+
+
+def print_earnings(c: SyncClient) -> None:
     t = c.query("/polylink.rewards.v1.Query/Totals", rw_q.QueryTotalsRequest(), rw_q.QueryTotalsResponse).totals
     print(f"==> who earned what since genesis (upoly): from fees: workers {t.to_workers}, model providers"
           f" {t.to_providers}, validators {t.to_validators}, community pool {t.to_community}; refunded worker"
@@ -123,54 +293,6 @@ def inference_demo(net: Localnet, c: SyncClient, addr: dict[str, str]) -> None:
     e = c.query("/polylink.rewards.v1.Query/Emission", rw_q.QueryEmissionRequest(), rw_q.QueryEmissionResponse)
     print(f"    supply: initial {e.initial_supply} + minted {e.minted} - burned {e.burned} = {e.total_supply};"
           f" community pool {e.community_pool}")
-
-
-def model_price(c: SyncClient, model_id: str) -> pricing_q.QueryPriceResponse:
-    return c.query("/polylink.pricing.v1.Query/Price", pricing_q.QueryPriceRequest(model_id=model_id),
-                   pricing_q.QueryPriceResponse)
-
-
-def pricing_demo(c: SyncClient, addr: dict[str, str], model_id: str) -> None:
-    """A load burst: the price climbs while demand exceeds the target, then falls back to the base."""
-    mp = model_price(c, model_id).price
-    print(f"\n==> load burst: {len(BURST)} requests of up to {BURST_MAX_TOKENS} tokens in each of {BURST_BLOCKS}"
-          f" blocks ({len(BURST) * BURST_MAX_TOKENS} tokens a block); price now {mp.price}upoly/1k tokens"
-          f" (base {mp.base_price})")
-    rids: list[int] = []
-    heights: list[int] = []
-    for _ in range(BURST_BLOCKS):
-        msgs = [inf_tx.MsgRequestInference(requester=addr["user0"], model_id=model_id, prompt=p,
-                                           max_tokens=BURST_MAX_TOKENS, max_price=str(MAX_PRICE)) for p in BURST]
-        r = c.send_and_wait(msgs, "user0", gas=2_000_000, timeout=60)
-        r.raise_for_code()
-        heights.append(r.height)
-        rids += [int(a["request_id"]) for a in r.attributes("inference.requested")]
-        paid = sorted({a["price"] for a in r.attributes("inference.requested")})
-        print(f"    height {r.height}: {len(msgs)} requests paid {', '.join(paid)}upoly/1k tokens")
-    for rid in rids:
-        wait_request(c, rid)
-    # the price path from the chain's history, oldest first, from the first burst block on
-    hist = c.query("/polylink.pricing.v1.Query/History", pricing_q.QueryHistoryRequest(model_id=model_id),
-                   pricing_q.QueryHistoryResponse).points
-    path = [pt for pt in reversed(hist) if pt.height >= heights[0]]
-    print("    price set at the end of each block (pricing History query; demand vs target in tokens):")
-    for pt in path[:20]:
-        print(f"      height {pt.height}: {pt.price}upoly/1k tokens (demand {pt.demand}, target {pt.target})")
-    now = model_price(c, model_id).price
-    peak = max(int(pt.price) for pt in path) if path else int(now.price)
-    print(f"    peak {peak}, now {now.price} (base {now.base_price}): "
-          + ("back at the base price" if now.price == now.base_price else "still falling 1/8 a block"))
-    done = [wait_request(c, rid) for rid in rids]
-    answered = sum(st.request.status == inf_t.REQUEST_STATUS_COMPLETED for st in done)
-    print(f"    {answered} of {len(rids)} burst requests answered and scored")
-
-
-def print_ratings(c: SyncClient) -> None:
-    ratings = c.query("/polylink.tiqe.v1.Query/Ratings", tiqe_q.QueryRatingsRequest(),
-                      tiqe_q.QueryRatingsResponse).ratings
-    print("==> validator ratings (1 - sigma of their deviations from the final quality, ppm):")
-    for r in ratings:
-        print(f"    {r.validator}: rating {r.rating_ppm}, reveals {r.reveals}, misses {r.misses}")
 
 
 def wait_request(c: SyncClient, rid: int, timeout: float = 180.0) -> inf_q.QueryRequestResponse:
@@ -184,63 +306,86 @@ def wait_request(c: SyncClient, rid: int, timeout: float = 180.0) -> inf_q.Query
         time.sleep(0.5)
 
 
-def main() -> int:
-    net = Localnet(HOME, nodes=NODES, accounts=3)
-    if net.created and not any(any(net.running(i).values()) for i in range(net.nodes)):
-        shutil.rmtree(HOME)  # a stopped demo network is disposable: start a fresh chain
-        net = Localnet(HOME, nodes=NODES, accounts=3)
-    if net.created:
-        print(f"==> a demo localnet is already running in {HOME}; `make demo-down` stops it")
-    else:
-        if not net.created:
-            busy = busy_ports(26600, NODES)
-            if busy:
-                print(f"ports {busy} are busy; stop what uses them or run `make demo-down`", file=sys.stderr)
-                return 1
-        print(f"==> starting {NODES} validators (CometBFT {net.nodes} nodes + {net.nodes} app processes) in {HOME}")
-        t0 = time.perf_counter()
-        net.create()
-        # the localnet template has no emission (its tests count the supply exactly): the demo mints
-        net.set_genesis_params("rewards", block_reward=str(BLOCK_REWARD))
-        net.up()
-        print(f"    ready in {time.perf_counter() - t0:.1f}s; {BLOCK_REWARD}upoly minted per block for the validators")
+def run(net: Localnet) -> None:
+    t0 = time.perf_counter()
+    print(f"==> starting {NODES} validators (CometBFT {NODES} nodes + {NODES} app processes) in {HOME}")
+    net.create()
+    # the localnet template has no emission (its tests count the supply exactly): the demo mints
+    net.set_genesis_params("rewards", block_reward=str(BLOCK_REWARD))
+    net.set_genesis_params("inference", **INFERENCE_PARAMS)
+    net.up()
+    print(f"    ready in {time.perf_counter() - t0:.1f}s; {BLOCK_REWARD}upoly minted per block for the validators")
     kr = net.keyring()
-    users = net.user_keys
-    addr = {u: kr.show(u).address for u in users}
+    addr = {k: kr.show(k).address for k in (*net.validator_keys, *net.user_keys)}
+    names = {a: k for k, a in addr.items()}
     with SyncClient(net.rpc_url(0), keyring=kr) as c:
-        print(f"==> chain {c.chain_id()}; accounts: " + ", ".join(f"{u}={a}" for u, a in addr.items()))
-        before = {u: c.balance(a) for u, a in addr.items()}
-        print("==> sending 3 signed transfers through CometBFT RPC and waiting for each block")
-        for src, dst, amount in (("user0", "user1", 1_500_000), ("user1", "user2", 250_000), ("user2", "user0", 42)):
-            res = c.bank_send(src, addr[dst], f"{amount}upoly")
-            tx = c.wait(res.hash, timeout=60)
-            print(
-                f"    {src} -> {dst} {amount}upoly: height {tx.height}, code {tx.code},"
-                f" gas {tx.gas_used}/{tx.gas_wanted}, tx {tx.hash[:16]}.."
-            )
-        print("==> balances (upoly), before -> after (each transfer also paid a 2000upoly fee):")
-        for u, a in addr.items():
-            print(f"    {u}: {before[u]} -> {c.balance(a)}")
-        print(f"    total supply: {c.total_supply()}")
-    with SyncClient(net.rpc_url(0), keyring=kr) as c:
-        vals = c.query("/polylink.staking.v1.Query/Validators", staking_q.QueryValidatorsRequest(),
-                       staking_q.QueryValidatorsResponse).validators
-        print("==> validators (created by the staking module from each operator's gentx):")
-        for v in vals:
-            print(f"    {v.moniker}: operator {v.operator_address}, tokens {v.tokens}upoly, "
-                  f"commission {v.commission_ppm / 10_000:g}%, {'jailed' if v.jailed else 'active'}")
-        inference_demo(net, c, addr)
+        transfers_demo(c, addr)
+        url = start_services(net, c, addr)
+        gateway_demo(c, url, names)
+        pricing_demo(c, addr, MODEL)
+        print_ratings(c, names)
+        print_earnings(c)
     print("==> every node's height and app hash:")
     for s in net.status():
         print(f"    node{s['node']}: height {s['height']} app_hash {s['app_hash']}  rpc {s['rpc']}")
-    print(f"\nThe localnet keeps running. Try:\n"
-          f"    .venv/bin/polylink query bank balances {addr['user0']} --node {net.rpc_url(0)}\n"
-          f"    .venv/bin/polylink localnet status --home {HOME}\n"
+    print(f"\nDone in {time.perf_counter() - t0:.0f}s. The localnet, its 4 scorers, 3 workers and the gateway keep"
+          f" running:\n"
+          f"    dashboard: {url}/dashboard\n"
+          f"    curl -s {url}/v1/chat/completions -H 'Authorization: Bearer {API_KEY}'"
+          f" -H 'Content-Type: application/json' \\\n"
+          f"        -d '{{\"model\": \"{MODEL}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello!\"}}]}}'\n"
           f"    .venv/bin/polylink query inference request 1 --node {net.rpc_url(0)}\n"
-          f"    .venv/bin/polylink tx inference request --model {EMBEDDED_MODEL.model_id} --prompt 'Hello!' --wait"
-          f" --key user0 --home {HOME} --node {net.rpc_url(0)}\n"
-          f"Worker logs: {HOME}/services/worker-*.log\n"
+          f"    .venv/bin/polylink localnet status --home {HOME}\n"
+          f"Logs: {HOME}/services/*.log\n"
           f"Stop it with: make demo-down")
+
+
+def demo_lock() -> IO[str] | None:
+    """Held while this demo runs (released when it exits): a second `make demo` that starts meanwhile,
+    even before the network's state is on disk, sees it. None if another demo holds it."""
+    f = open(__file__)  # noqa: SIM115 - held until the process exits
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        return None
+    return f
+
+
+def main() -> int:
+    lock = demo_lock()
+    if lock is None:
+        print(f"==> a demo is already running in {HOME} (another `make demo` is still setting it up); dashboard"
+              f" {dashboard_url()}; `make demo-down` stops it")
+        return 0
+    net = Localnet(HOME, nodes=NODES, accounts=ACCOUNTS)
+    if net.created and any(any(net.running(i).values()) for i in range(net.nodes)):
+        print(f"==> a demo localnet is already running in {HOME}; dashboard {dashboard_url()};"
+              " `make demo-down` stops it")
+        return 0
+    if HOME.exists():  # a stopped demo network is disposable: start a fresh chain
+        net.down()  # anything of it still running (a service whose nodes are gone)
+        shutil.rmtree(HOME)
+        net = Localnet(HOME, nodes=NODES, accounts=ACCOUNTS)
+    busy = busy_ports(DEFAULT_BASE_PORT, NODES) + ([] if port_free(GATEWAY_PORT) else [GATEWAY_PORT])
+    if busy:
+        print(f"ports {busy} are busy; stop what uses them or run `make demo-down`", file=sys.stderr)
+        return 1
+    try:
+        run(net)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        print("\n==> interrupted: stopping everything the demo started", flush=True)
+        pids = net.down()
+        print(f"    stopped {len(pids)} processes; nothing of the demo is left running")
+        return 130
+    except BaseException:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print(f"==> the demo failed: stopping everything it started (logs stay in {HOME})", file=sys.stderr)
+        net.down()
+        raise
+    finally:
+        lock.close()
     return 0
 
 
