@@ -3,11 +3,11 @@
 4 validators, each running `polylink validator run` (the scoring pipeline on
 SmolLM2 + MiniLM); honest workers and one degraded worker. Covered: every
 result gets a final quality from a committee that committed then revealed;
-sealed scores cannot be copied; Byzantine scorers (always 0, always 10^6,
-random) holding 1/4 of the stake cannot move the final quality beyond
-`outlier_ppm` of the honest validators' and lose rating; a degraded worker is
+sealed scores cannot be copied; a degraded worker is
 jailed and slashed within 10 results while honest ones never are; a validator
 that commits and never reveals is slashed and, after `max_misses`, jailed.
+The Byzantine scorers run in tests/e2e/test_tiqe_byzantine_e2e.py, a fresh
+chain each.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,9 +60,6 @@ PROMPTS = [
     "What do bees make?",
     "Why is exercise healthy?",
 ]
-# each Byzantine behaviour gets its own attacker (10 of 40 voting power: < 1/3 of the stake): a
-# caught attacker's rating falls so low that it is rarely drawn for a committee again
-ATTACKERS = {"zero": "val3", "max": "val2", "random": "val1"}
 LAZY = "val0"  # the validator that commits and never reveals
 
 
@@ -75,11 +73,7 @@ def wait_for(cond: Callable[[], bool], what: str, timeout: float = 120.0) -> Non
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Localnet]:
-    # every app asserts every invariant (supply = initial + minted - burned, escrow = open escrows,
-    # bonded pool = bonded tokens, ...) at every height; a violation would halt the chain
-    n = Localnet(
-        tmp_path_factory.mktemp("tiqe"), nodes=4, base_port=find_free_base_port(4), accounts=4, invariant_period=1
-    )
+    n = make_net(tmp_path_factory.mktemp("tiqe"))
     try:
         n.up()
         yield n
@@ -116,8 +110,26 @@ def wait_scorer_ready(net: Localnet, key: str) -> None:
     wait_for(ready, f"scorer {key} to load its models", 240)
 
 
-@pytest.fixture(scope="module")
-def setup(net: Localnet, c: SyncClient) -> None:
+def make_net(tmp: Path, accounts: int = 4) -> Localnet:
+    """A 4-validator localnet (created, not started) whose apps assert every invariant at every
+    height (supply = initial + minted - burned, escrow = open escrows, bonded pool = bonded
+    tokens, ...): a violation halts it. Every process here shares 2 cores: a 32-token answer can
+    take 25 s, past the default 30-block inference deadlines, so the workers get room (a missed
+    deadline is tests/e2e/test_inference_e2e.py's subject, not this file's)."""
+    n = Localnet(tmp, nodes=4, base_port=find_free_base_port(4), accounts=accounts, invariant_period=1)
+    n.create()
+    n.set_genesis_params(
+        "inference", result_timeout_blocks="400", commit_timeout_blocks="400", reveal_timeout_blocks="200"
+    )
+    return n
+
+
+def prepare_chain(
+    net: Localnet, c: SyncClient, *, degraded: bool = True, byzantine: dict[str, str] | None = None
+) -> None:
+    """Register MODEL and DEGRADED (royalty 5%, base price 1000); honest workers user1 and user2 on
+    MODEL and (with `degraded`) user3 on DEGRADED, whose engine shuffles its answers; a scorer per
+    validator, honest unless `byzantine` names its behaviour; wait for all of them."""
     provider = addr(net, "user0")
     m = EMBEDDED_MODEL
     msgs = [
@@ -135,17 +147,28 @@ def setup(net: Localnet, c: SyncClient) -> None:
         for mid in (MODEL, DEGRADED)
     ]
     c.send_and_wait(msgs, "user0", gas=1_000_000, timeout=60).raise_for_code()
+    workers = ["user1", "user2"]
     start_worker(net, WorkerSpec(key="user1", models=[MODEL], engine=ENGINE, poll_interval_s=1.0))
     start_worker(net, WorkerSpec(key="user2", models=[MODEL], engine=ENGINE, poll_interval_s=1.0, node=1))
-    start_worker(
-        net,
-        WorkerSpec(
-            key="user3", models=[DEGRADED], engine={**ENGINE, "degrade": "shuffle"}, poll_interval_s=1.0, node=2
-        ),
-    )
-    honest_scorers(net)
-    for key in ("user1", "user2", "user3"):
+    if degraded:
+        workers.append("user3")
+        start_worker(
+            net,
+            WorkerSpec(
+                key="user3", models=[DEGRADED], engine={**ENGINE, "degrade": "shuffle"}, poll_interval_s=1.0, node=2
+            ),
+        )
+    for i, key in enumerate(net.validator_keys):
+        start_scorer(net, ScorerSpec(key=key, node=i, behaviour=(byzantine or {}).get(key, "honest")))
+    for key in net.validator_keys:
+        wait_scorer_ready(net, key)
+    for key in workers:
         wait_for(lambda k=key: worker(c, addr(net, k)) is not None, f"worker {key} to register")
+
+
+@pytest.fixture(scope="module")
+def setup(net: Localnet, c: SyncClient) -> None:
+    prepare_chain(net, c)
 
 
 def worker(c: SyncClient, address: str) -> reg_q.QueryWorkerResponse | None:
@@ -205,18 +228,24 @@ def scored_rounds(c: SyncClient, net: Localnet, model: str, prompts: list[str]) 
     return rounds
 
 
-def honest_median(rnd: tiqe_t.Round, attacker: str) -> int:
-    """The weighted median of the honest members' revealed scores (the chain's rule)."""
-    ms = sorted(
-        (m.score_ppm, m.validator, int(m.weight)) for m in rnd.members if m.revealed and m.validator != attacker
-    )
-    total = sum(w for _, _, w in ms)
-    acc = 0
-    for s, _, w in ms:
-        acc += w
-        if 2 * acc >= total:
-            return s
-    raise AssertionError(f"no honest reveal in round {rnd.result_id}")
+def honest_median_range(rnd: tiqe_t.Round, attacker: str) -> tuple[int, int]:
+    """The lower and upper weighted medians of the honest members' revealed scores, by the weights
+    the chain recorded: what the honest validators alone would give (any score between the two is a
+    median when their weight splits evenly)."""
+    ms = sorted((m.score_ppm, int(m.weight)) for m in rnd.members if m.revealed and m.validator != attacker)
+    if not ms:
+        raise AssertionError(f"no honest reveal in round {rnd.result_id}")
+    total = sum(w for _, w in ms)
+
+    def first_past_half(items: list[tuple[int, int]]) -> int:
+        acc = 0
+        for s, w in items:
+            acc += w
+            if 2 * acc >= total:
+                return s
+        raise AssertionError("unreachable")
+
+    return first_past_half(ms), first_past_half(ms[::-1])
 
 
 def quorum_reached(rnd: tiqe_t.Round, quorum_ppm: int) -> bool:
@@ -275,40 +304,6 @@ def test_sealed_scores_cannot_be_copied(net: Localnet, c: SyncClient, setup: Non
             assert (e.value.codespace, e.value.code) == (err.codespace, err.code)
     finally:
         honest_scorers(net)
-
-
-@pytest.mark.parametrize("behaviour", list(ATTACKERS))
-def test_byzantine_scorer_cannot_move_the_final_quality_and_loses_rating(
-    net: Localnet, c: SyncClient, setup: None, behaviour: str
-) -> None:
-    key = ATTACKERS[behaviour]
-    attacker = addr(net, key)
-    node = net.validator_keys.index(key)
-    stop_scorer(net, key)
-    start_scorer(net, ScorerSpec(key=key, node=node, behaviour=behaviour))
-    wait_scorer_ready(net, key)
-    try:
-        outlier = tiqe_params(c).outlier_ppm
-        rounds = scored_rounds(c, net, MODEL, PROMPTS[2:6])
-        if behaviour == "max":  # always 10^6 agrees with good answers: show it on garbled ones too
-            rounds += scored_rounds(c, net, DEGRADED, PROMPTS[6:8])
-        scored = [r for r in rounds if r.scored]
-        # a round short of the quorum (a member missed its reveal) is unscored: it judges nobody
-        for r in rounds:
-            if not r.scored:
-                assert not quorum_reached(r, tiqe_params(c).quorum_ppm), r
-        attacked = [r for r in scored if attacker in {m.validator for m in r.members if m.revealed}]
-        assert attacked, f"the attacker sat on no scored committee in {len(rounds)} rounds"
-        for r in scored:
-            assert abs(int(r.quality_ppm) - honest_median(r, attacker)) <= outlier, r
-        never_attacked = [k for k in net.validator_keys if k not in ATTACKERS.values()]
-        honest = [rating(c, addr(net, k)) for k in never_attacked]
-        assert rating(c, attacker) < min(honest), (rating(c, attacker), honest)
-    finally:
-        stop_scorer(net, key)
-        # honest again (its state dir is reused: it still reveals what it committed)
-        start_scorer(net, ScorerSpec(key=key, node=node))
-        wait_scorer_ready(net, key)
 
 
 def test_degraded_worker_is_jailed_and_slashed_while_honest_workers_never_are(
