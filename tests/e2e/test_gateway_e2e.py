@@ -27,11 +27,12 @@ import httpx
 import openai
 import pytest
 from polylink.inference.v1 import query_pb2 as inf_q
+from polylink.inference.v1 import types_pb2 as inf_t
 from polylink.registry.v1 import query_pb2 as reg_q
 from polylink.registry.v1 import tx_pb2 as reg_tx
 
 from chain.client.sync import SyncClient
-from chain.localnet.config import render_toml
+from chain.localnet.gateway import GatewaySpec, gateway_url, start_gateway, stop_gateway
 from chain.localnet.net import Localnet
 from chain.localnet.ports import find_free_base_port
 from chain.localnet.scorers import ScorerSpec, start_scorer
@@ -137,40 +138,16 @@ def _registered(c: SyncClient, address: str) -> bool:
 @pytest.fixture(scope="module")
 def gateway(net: Localnet, chain: None) -> Iterator[str]:
     """`polylink gateway run` on a free loopback port (port 0: the OS picks it, the log says which)."""
-    cfg = net.home / "gateway" / "gateway.toml"
-    cfg.parent.mkdir(parents=True, exist_ok=True)
-    cfg.write_text(
-        render_toml(
-            "gateway of the e2e localnet",
-            {
-                "chain": {"rpc": net.rpc_url(3), "home": str(net.home), "key": GATEWAY_KEY},
-                "gateway": {
-                    "host": "127.0.0.1",
-                    "port": 0,
-                    "api_keys": [API_KEY],
-                    "max_tokens": MAX_TOKENS,
-                    "timeout_s": WAIT_S,
-                    "log_format": "json",
-                },
-            },
-        )
+    rec = start_gateway(
+        net,
+        GatewaySpec(
+            key=GATEWAY_KEY, node=3, api_keys=[API_KEY], settings={"max_tokens": MAX_TOKENS, "timeout_s": WAIT_S}
+        ),
     )
-    rec = net.start_service("gateway", [*net.polylink, "gateway", "run", "--config", str(cfg)])
-    log = net.home / "services" / "gateway.log"
-    url: list[str] = []
-
-    def listening() -> bool:
-        for line in (log.read_text() if log.exists() else "").splitlines():
-            if '"gateway.listening"' in line:
-                url.append(json.loads(line)["url"])
-                return True
-        return False
-
     try:
-        wait_for(listening, "the gateway to listen", 60)
-        yield url[0]
+        yield gateway_url(net, 60)
     finally:
-        pids = net.stop_service("gateway")
+        pids = stop_gateway(net)
         assert rec.pid in pids
 
 
@@ -182,6 +159,14 @@ def request_state(c: SyncClient, rid: int) -> inf_q.QueryRequestResponse:
     return c.query(
         "/polylink.inference.v1.Query/Request", inf_q.QueryRequestRequest(id=rid), inf_q.QueryRequestResponse
     )
+
+
+def closed_state(c: SyncClient, rid: int) -> inf_q.QueryRequestResponse:
+    """The request as `c`'s node (node 0) shows it once closed there: the gateway follows node 3,
+    which may commit the closing block a moment before node 0 does."""
+    done = (inf_t.REQUEST_STATUS_COMPLETED, inf_t.REQUEST_STATUS_FAILED)
+    wait_for(lambda: request_state(c, rid).request.status in done, f"request {rid} to close on node 0", 30)
+    return request_state(c, rid)
 
 
 def paid(res: Any) -> int:
@@ -204,7 +189,7 @@ def test_plain_chat_completion_is_the_verified_answer_on_chain(net: Localnet, c:
     )
     seconds = time.monotonic() - t0
     p = (resp.model_extra or {})["polylink"]
-    st = request_state(c, p["request_id"])
+    st = closed_state(c, p["request_id"])
     answer = next(x for x in st.results if x.id == st.request.answer_result_id)
     assert resp.choices[0].message.content == answer.response and answer.response
     assert st.request.requester == addr(net, GATEWAY_KEY) and st.request.prompt == "Name the capital city of France."
@@ -234,7 +219,7 @@ def test_swarm_request_streams_the_best_verified_answer(c: SyncClient, gateway: 
     text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
     (last,) = [ch for ch in chunks if (ch.model_extra or {}).get("polylink")]
     p = (last.model_extra or {})["polylink"]
-    st = request_state(c, p["request_id"])
+    st = closed_state(c, p["request_id"])
     assert st.request.redundancy == 2 and len(st.results) == 2 and p["redundancy"] == 2
     assert st.request.prompt == "System: Answer in one sentence.\n\nUser: What do bees make?"
     answer = next(x for x in st.results if x.id == st.request.answer_result_id)
@@ -256,7 +241,7 @@ def test_answer_that_fails_tiqe_is_refused_under_min_quality(c: SyncClient, gate
     err = (e.value.body or {}) if isinstance(e.value.body, dict) else {}
     assert e.value.status_code == 422 and e.value.code in ("answer_failed_tiqe", "quality_below_minimum")
     p = err["polylink"]
-    st = request_state(c, p["request_id"])
+    st = closed_state(c, p["request_id"])
     (res,) = st.results
     assert res.scored and not res.passed and res.quality_ppm == p["quality_ppm"] < 500_000
     assert res.response not in json.dumps(err)  # an error, not the answer
