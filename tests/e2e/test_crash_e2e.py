@@ -19,8 +19,11 @@ USERS = 6
 TXS = 150
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Localnet]:
+    """A fresh network per case: each case's claim is about one crash on a healthy network (run
+    back to back on one network, the cometbft case after the app case's restart stalled the
+    three live validators twice; see docs/SAFETY.md C2)."""
     n = Localnet(tmp_path_factory.mktemp("crash"), nodes=4, base_port=find_free_base_port(4), accounts=USERS)
     try:
         n.up()
