@@ -14,7 +14,6 @@ config file's folder.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from worker.config import (
     _path,
     _Table,
     _table,
+    read_toml,
 )
 
 PPM = 1_000_000
@@ -81,20 +81,7 @@ class GatewayConfig:
 def load_config(path: str | Path) -> GatewayConfig:
     """Read and check a config file; raises ConfigError."""
     p = Path(path).expanduser()
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(
-            f"config file {p} does not exist (write one with `polylink gateway init-config --out {p}`)"
-        ) from None
-    except OSError as e:
-        raise ConfigError(f"cannot read config file {p}: {e}") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{p} is not UTF-8 text: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p} is not valid TOML: {e}") from None
+    data = read_toml(p, "gateway")
     try:
         cfg = parse_config(data, base_dir=p.resolve().parent)
     except ConfigError as e:

@@ -20,7 +20,6 @@ are the worker's (`worker.config`): one way to read a service config.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from worker.config import (
     _path,
     _Table,
     _table,
+    read_toml,
 )
 
 if TYPE_CHECKING:
@@ -113,20 +113,7 @@ def load_config(path: str | Path, *, check_scoring: bool = True) -> ValidatorCon
     `check_scoring=False` skips the `[scoring]` parser (commands such as
     `status` that never score need not import the pipeline)."""
     p = Path(path).expanduser()
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(
-            f"config file {p} does not exist (write one with `polylink validator init-config --out {p}`)"
-        ) from None
-    except OSError as e:
-        raise ConfigError(f"cannot read config file {p}: {e}") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{p} is not UTF-8 text: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p} is not valid TOML: {e}") from None
+    data = read_toml(p, "validator")
     try:
         cfg = parse_config(data, base_dir=p.resolve().parent, check_scoring=check_scoring)
     except ConfigError as e:

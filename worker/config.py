@@ -96,23 +96,29 @@ class WorkerConfig:
     path: Path | None = None
 
 
-def load_config(path: str | Path) -> WorkerConfig:
-    """Read and check a config file; raises ConfigError."""
-    p = Path(path).expanduser()
+def read_toml(p: Path, command: str) -> dict[str, Any]:
+    """The TOML document at `p` (a service's config); ConfigError says what is wrong and, for a
+    missing file, how `polylink COMMAND init-config` writes one."""
     try:
         raw = p.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
-            f"config file {p} does not exist (write one with `polylink worker init-config --out {p}`)"
+            f"config file {p} does not exist (write one with `polylink {command} init-config --out {p}`)"
         ) from None
     except OSError as e:
         raise ConfigError(f"cannot read config file {p}: {e}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise ConfigError(f"{p} is not UTF-8 text: {e}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p} is not valid TOML: {e}") from None
+
+
+def load_config(path: str | Path) -> WorkerConfig:
+    """Read and check a config file; raises ConfigError."""
+    p = Path(path).expanduser()
+    data = read_toml(p, "worker")
     try:
         cfg = parse_config(data, base_dir=p.resolve().parent)
     except ConfigError as e:
