@@ -246,7 +246,8 @@ def register_query(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
     p = s.add_parser(
         "worker", help="one worker and its per-model stats",
-        description="The worker ADDR (a bech32 address or a keyring key name) and its stats for each model it serves.",
+        description="The worker ADDR (a bech32 address or a keyring key name) and its stats for each model it serves "
+        "(quality and fidelity EMAs, results, misses).",
     )
     p.add_argument("address", metavar="ADDR", help="bech32 address (poly1...) or key name")
     _flags(p)
@@ -327,7 +328,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     obj = to_json(r.worker)
     stats = [to_json(st) for st in r.stats]
     text = _fields_text(obj) + "".join(
-        f"\nstats {st.model_id}: quality={st.quality_ema_ppm}ppm results={st.results} misses={st.misses}"
+        f"\nstats {st.model_id}: quality={st.quality_ema_ppm}ppm fidelity={st.fidelity_ema_ppm}ppm"
+        f" results={st.results} misses={st.misses}"
         for st in r.stats
     )
     emit(args, {"worker": obj, "stats": stats}, text)

@@ -31,7 +31,11 @@ MODELS = [
 WORKER = types_pb2.Worker(
     address=ALICE.address, models=["m1"], capacity=100, bond="100000000", status=types_pb2.WORKER_STATUS_ACTIVE
 )
-STATS = [types_pb2.WorkerModelStats(worker=ALICE.address, model_id="m1", quality_ema_ppm=500_000, results=3)]
+STATS = [
+    types_pb2.WorkerModelStats(
+        worker=ALICE.address, model_id="m1", quality_ema_ppm=500_000, fidelity_ema_ppm=640_000, results=3
+    )
+]
 
 
 class RegistryNode(FakeNode):
@@ -226,7 +230,7 @@ def test_queries(node: RegistryNode, home: str, capsys: pytest.CaptureFixture[st
     out = json.loads(capsys.readouterr().out)
     assert out["worker"]["address"] == ALICE.address and out["stats"][0]["results"] == "3"
     assert cli(["query", "registry", "worker", ALICE.address, "--home", home]) == 0
-    assert "stats m1: quality=500000ppm results=3 misses=0" in capsys.readouterr().out
+    assert "stats m1: quality=500000ppm fidelity=640000ppm results=3 misses=0" in capsys.readouterr().out
     assert cli(["query", "registry", "workers", "--home", home]) == 0
     assert "ACTIVE" in capsys.readouterr().out
     assert cli(["query", "registry", "workers", "--model", "m9", "--home", home]) == 0

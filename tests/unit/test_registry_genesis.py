@@ -62,6 +62,7 @@ def busy_chain() -> Env:
     e.deliver(worker_msg("w3", models=("m1",)))
     e.run(lambda ctx: e.k.add_inflight(ctx, addr("w1"), 33))
     e.run(lambda ctx: e.k.record_miss(ctx, addr("w1"), "m1"))
+    e.run(lambda ctx: e.k.set_fidelity(ctx, addr("w1"), "m1", 345_678))
     e.run(lambda ctx: e.k.jail_worker(ctx, addr("w3"), 40, "x"))
     e.run(lambda ctx: e.k.slash_worker(ctx, addr("w3"), 123_456, "x"))
     e.deliver(tx_pb2.MsgUpdateWorker(worker=addr("w1"), models=["m2"], models_set=True))  # m1's stats stay
@@ -80,6 +81,9 @@ def test_export_import_export_is_exact() -> None:
     gs = genesis.export_genesis(e.k, e.qctx())
     assert [m.model_id for m in gs.models] == ["m1", "m2", "z-model"]
     assert [from_bech32(w.address) for w in gs.workers] == sorted(from_bech32(w.address) for w in gs.workers)
+    assert {(s.model_id, s.fidelity_ema_ppm) for s in gs.stats if s.worker == addr("w1")} == {
+        ("m1", 345_678), ("m2", 500_000)
+    }  # fmt: skip
     e2 = reimport(e)
     assert registry_store(e2) == registry_store(e)
     assert encode(genesis.export_genesis(e2.k, e2.qctx())) == encode(gs)
@@ -94,7 +98,9 @@ def test_export_import_export_is_exact() -> None:
 @given(
     ops=st.lists(
         st.tuples(
-            st.sampled_from(["register", "update", "unregister", "slash", "jail", "inflight", "miss", "block"]),
+            st.sampled_from(
+                ["register", "update", "unregister", "slash", "jail", "inflight", "miss", "emas", "block"]
+            ),
             st.integers(0, 3),
             st.integers(0, 1_000_000),
         ),
@@ -128,6 +134,9 @@ def _step(e: Env, op: str, name: str, n: int) -> None:
         e.run(lambda ctx: e.k.add_inflight(ctx, w, n % 500))
     elif op == "miss":
         e.run(lambda ctx: e.k.record_miss(ctx, w, model))
+    elif op == "emas":
+        e.run(lambda ctx: e.k.set_quality(ctx, w, model, n))
+        e.run(lambda ctx: e.k.set_fidelity(ctx, w, model, 1_000_000 - n))
     else:
         e.end_block()
 
@@ -191,6 +200,7 @@ def _mutations() -> list[tuple[str, Callable[[genesis_pb2.GenesisState], None]]]
         ("stats of no worker", set_("stats.0.worker", addr("stranger"))),
         ("stats of no model", set_("stats.0.model_id", "nope")),
         ("quality > 1e6", set_("stats.0.quality_ema_ppm", 1_000_001)),
+        ("fidelity > 1e6", set_("stats.0.fidelity_ema_ppm", 1_000_001)),
     ]
 
 

@@ -195,21 +195,30 @@ def test_jail_worker_keeps_the_later_release() -> None:
 def test_stats_defaults_and_recording() -> None:
     e = three_workers()
     s = e.k.get_stats(e.qctx(), W1, "m2")  # not served: a default, not stored
-    assert (s.worker, s.model_id, s.quality_ema_ppm, s.results, s.misses) == (W1, "m2", 500_000, 0, 0)
+    # both EMAs start at initial_quality_ppm
+    assert (s.worker, s.model_id, s.quality_ema_ppm, s.fidelity_ema_ppm, s.results, s.misses) == (
+        W1, "m2", 500_000, 500_000, 0, 0
+    )  # fmt: skip
     assert not e.k.has_stats(e.qctx(), W1, "m2")
     e.run(lambda ctx: e.k.record_result(ctx, W1, "m1"))
     e.run(lambda ctx: e.k.record_result(ctx, W1, "m1"))
     e.run(lambda ctx: e.k.record_miss(ctx, W1, "m1"))
     e.run(lambda ctx: e.k.set_quality(ctx, W1, "m1", 1_000_000))
+    e.run(lambda ctx: e.k.set_fidelity(ctx, W1, "m1", 123_000))
     s = e.k.get_stats(e.qctx(), W1, "m1")
-    assert (s.quality_ema_ppm, s.results, s.misses) == (1_000_000, 2, 1)
-    with pytest.raises(ChainError) as ei:
-        e.run(lambda ctx: e.k.set_quality(ctx, W1, "m1", 1_000_001))
-    assert ei.value.kind is ErrInvalidQuality
+    assert (s.quality_ema_ppm, s.fidelity_ema_ppm, s.results, s.misses) == (1_000_000, 123_000, 2, 1)
+    for setter in (e.k.set_quality, e.k.set_fidelity):
+        with pytest.raises(ChainError) as ei:
+            e.run(lambda ctx, setter=setter: setter(ctx, W1, "m1", 1_000_001))
+        assert ei.value.kind is ErrInvalidQuality
+    # the fidelity EMA never weighs assignment: only bond x quality does
+    e.run(lambda ctx: e.k.set_fidelity(ctx, W1, "m1", 0))
+    assert dict(e.k.eligible_workers(e.qctx(), "m1", 1, 10))[W1] > 0
     # a deleted worker gets no stats back
     for f in (e.k.record_result, e.k.record_miss):
         e.run(lambda ctx, f=f: f(ctx, addr("gone"), "m1"))
     e.run(lambda ctx: e.k.set_quality(ctx, addr("gone"), "m1", 5))
+    e.run(lambda ctx: e.k.set_fidelity(ctx, addr("gone"), "m1", 5))
     assert all(s.worker != addr("gone") for s in e.k.all_stats(e.qctx()))
     assert e.invariants() == []
 
@@ -267,6 +276,12 @@ def test_invariants_catch_a_pool_or_index_mismatch() -> None:
     e3.run(lambda ctx: e3.k.set_stats(ctx, types_pb2.WorkerModelStats(worker=addr("x"), model_id="m1")))
     (broken,) = e3.invariants()
     assert "not a worker" in broken
+    e4 = three_workers()
+    bad = e4.k.get_stats(e4.qctx(), W1, "m1")
+    bad.fidelity_ema_ppm = 1_000_001
+    e4.run(lambda ctx: e4.k.set_stats(ctx, bad))
+    (broken,) = e4.invariants()
+    assert broken.startswith("registry/stats:") and "fidelity_ema_ppm 1000001" in broken
 
 
 def test_unbonding_waits_for_open_assignments_so_the_bond_stays_slashable() -> None:

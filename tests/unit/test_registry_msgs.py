@@ -103,7 +103,9 @@ def test_register_worker_bonds_and_opens_stats() -> None:
         ACTIVE, str(MIN_BOND + 5), 100, "g", 3, 0
     )
     assert e.balance(W1) == 1000 * POLY - MIN_BOND - 5 and e.pool() == MIN_BOND + 5
-    assert [(s.model_id, s.quality_ema_ppm) for s in e.k.all_stats(e.qctx())] == [("m1", 500_000), ("m2", 500_000)]
+    assert [(s.model_id, s.quality_ema_ppm, s.fidelity_ema_ppm) for s in e.k.all_stats(e.qctx())] == [
+        ("m1", 500_000, 500_000), ("m2", 500_000, 500_000)
+    ]  # fmt: skip
     assert e.events_of("registry.worker_registered") == [
         {"worker": W1, "models": "m1,m2", "capacity": "100", "bond": str(MIN_BOND + 5)}
     ]

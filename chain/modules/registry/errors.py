@@ -23,5 +23,5 @@ ErrInvalidAmount = register(SPACE, 18, "bond amount must be a positive canonical
 ErrBondTooLow = register(SPACE, 19, "bond is below min_worker_bond")
 ErrEmptyUpdate = register(SPACE, 20, "nothing to update: set endpoint, capacity, models or add_bond")
 ErrInvalidFraction = register(SPACE, 21, "slash fraction must be in 0..1000000 ppm")
-ErrInvalidQuality = register(SPACE, 22, "quality must be in 0..1000000 ppm")
+ErrInvalidQuality = register(SPACE, 22, "quality or fidelity EMA must be in 0..1000000 ppm")
 ErrInvalidGenesis = register(SPACE, 23, "invalid registry genesis")

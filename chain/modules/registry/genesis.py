@@ -95,6 +95,8 @@ def validate_genesis(gs: genesis_pb2.GenesisState) -> None:
             raise ErrInvalidGenesis.wrap(f"{what}: not a registered model")
         if s.quality_ema_ppm > PPM:
             raise ErrInvalidGenesis.wrap(f"{what}: quality_ema_ppm > {PPM}")
+        if s.fidelity_ema_ppm > PPM:
+            raise ErrInvalidGenesis.wrap(f"{what}: fidelity_ema_ppm > {PPM}")
     _ascending(gs.stats, lambda s: (from_bech32(s.worker), s.model_id.encode()), "stats")
 
 

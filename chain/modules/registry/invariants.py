@@ -1,4 +1,5 @@
-"""registry invariants: the bond pool holds exactly the bonds; the indexes match the workers."""
+"""registry invariants: the bond pool holds exactly the bonds; the indexes match the workers;
+every worker's quality and fidelity EMAs lie in 0..10^6."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from chain.core.context import Context
 from chain.core.store import PrefixStore
 from chain.modules.registry import keys
 from chain.modules.registry.keeper import UNBONDING, RegistryKeeper
+from chain.modules.registry.params import PPM
 
 
 def bond_pool(k: RegistryKeeper) -> Invariant:
@@ -44,6 +46,21 @@ def indexes(k: RegistryKeeper) -> Invariant:
         for key, _ in PrefixStore(kv, keys.STATS).iterate():
             if key[: keys.ADDR_LEN] not in addrs:
                 return f"stats of {to_bech32(key[: keys.ADDR_LEN])}, which is not a worker"
+        return None
+
+    return check
+
+
+def stats_in_bounds(k: RegistryKeeper) -> Invariant:
+    """Each stats record's quality and fidelity EMAs are ppm (0..10^6)."""
+
+    def check(ctx: Context) -> str | None:
+        for s in k.all_stats(ctx):
+            if s.quality_ema_ppm > PPM or s.fidelity_ema_ppm > PPM:
+                return (
+                    f"stats of {s.worker} for {s.model_id!r}: quality_ema_ppm {s.quality_ema_ppm}, "
+                    f"fidelity_ema_ppm {s.fidelity_ema_ppm} (each must be <= {PPM})"
+                )
         return None
 
     return check

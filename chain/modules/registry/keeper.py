@@ -12,7 +12,7 @@ docs/design/registry-inference-worker.md:
   weight) in address-byte order;
 - `add_inflight` / `release_inflight`;
 - `slash_worker` (bond -> community pool) and `jail_worker`;
-- `get_stats`, `set_quality`, `record_result`, `record_miss`.
+- `get_stats`, `set_quality`, `set_fidelity`, `record_result`, `record_miss`.
 A worker can be deleted (its unbonding completed) while inference still
 holds an assignment of it: `release_inflight`, `slash_worker`, `jail_worker`
 and the stats writers then do nothing, since per-block work must not fail.
@@ -282,12 +282,14 @@ class RegistryKeeper:
 
     # --- stats -----------------------------------------------------------
     def get_stats(self, ctx: Context, addr: str, model_id: str) -> WorkerModelStats:
-        """The worker's record for the model; a fresh one (initial_quality_ppm) when missing."""
+        """The worker's record for the model; a fresh one when missing, both EMAs (quality and
+        fidelity) at initial_quality_ppm: a new worker starts in the middle on both, neither
+        trusted nor suspected."""
         raw = self._kv(ctx).get(keys.stats_key(from_bech32(addr), model_id))
         if raw is not None:
             return decode(WorkerModelStats, raw)
         q = self.get_params(ctx).initial_quality_ppm
-        return WorkerModelStats(worker=addr, model_id=model_id, quality_ema_ppm=q)
+        return WorkerModelStats(worker=addr, model_id=model_id, quality_ema_ppm=q, fidelity_ema_ppm=q)
 
     def has_stats(self, ctx: Context, addr: str, model_id: str) -> bool:
         return self._kv(ctx).get(keys.stats_key(from_bech32(addr), model_id)) is not None
@@ -306,11 +308,21 @@ class RegistryKeeper:
         return self.get_stats(ctx, addr, model_id)
 
     def set_quality(self, ctx: Context, addr: str, model_id: str, ppm: int) -> None:
+        """The worker's quality EMA for the model (0..10^6; it weighs assignment)."""
         if not 0 <= ppm <= PPM:
             raise ErrInvalidQuality.wrap(str(ppm))
         s = self._update_stats(ctx, addr, model_id)
         if s is not None:
             s.quality_ema_ppm = ppm
+            self.set_stats(ctx, s)
+
+    def set_fidelity(self, ctx: Context, addr: str, model_id: str, ppm: int) -> None:
+        """The worker's fidelity EMA for the model (0..10^6; it decides substitution, never assignment)."""
+        if not 0 <= ppm <= PPM:
+            raise ErrInvalidQuality.wrap(f"fidelity {ppm}")
+        s = self._update_stats(ctx, addr, model_id)
+        if s is not None:
+            s.fidelity_ema_ppm = ppm
             self.set_stats(ctx, s)
 
     def record_result(self, ctx: Context, addr: str, model_id: str) -> None:

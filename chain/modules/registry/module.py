@@ -58,4 +58,5 @@ class RegistryModule(ModuleBase):
         return [
             ("registry/bond-pool", invariants.bond_pool(self.keeper)),
             ("registry/indexes", invariants.indexes(self.keeper)),
+            ("registry/stats", invariants.stats_in_bounds(self.keeper)),
         ]

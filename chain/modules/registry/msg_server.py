@@ -72,7 +72,7 @@ class MsgServer:
                 raise ErrUnknownModel.wrap(m)
 
     def _open_stats(self, ctx: Context, addr: str, models: list[str]) -> None:
-        """A stats record (at initial_quality_ppm) for every model that has none yet; a model
+        """A stats record (both EMAs at initial_quality_ppm) for every model that has none yet; a model
         served before keeps its record."""
         for m in models:
             if not self.k.has_stats(ctx, addr, m):
