@@ -12,7 +12,8 @@ The pipeline of `run(call)`, every step bounded by the call's timeout:
 4. follow: re-read the request at every new block (`BlockWatcher`) until it
    is COMPLETED or FAILED;
 5. verify: the answer is the result the chain chose; its TIQE round gives
-   the committee's revealed scores. A result below TIQE's pass mark, or below
+   the committee's revealed scores (quality and fidelity each). Quality alone
+   judges the answer: a result below TIQE's pass mark, or below
    the call's `min_quality` (an unscored one too, when a minimum is asked
    for), is refused with 422 instead of being returned.
 
@@ -65,10 +66,17 @@ def status_name(status: int) -> str:
 
 
 def _revealed(rnd: tiqe_t.Round | None) -> list[dict[str, Any]]:
+    """Each revealed committee score: both numbers, as fractions and as the chain's ppm."""
     if rnd is None:
         return []
     return [
-        {"validator": m.validator, "score_ppm": m.score_ppm, "score": m.score_ppm / PPM}
+        {
+            "validator": m.validator,
+            "quality": m.quality_ppm / PPM,
+            "quality_ppm": m.quality_ppm,
+            "fidelity": m.fidelity_ppm / PPM,
+            "fidelity_ppm": m.fidelity_ppm,
+        }
         for m in rnd.members
         if m.revealed
     ]
@@ -128,6 +136,8 @@ class Verified:
             "worker": self.answer.worker,
             "quality": self.answer.quality_ppm / PPM,
             "quality_ppm": self.answer.quality_ppm,
+            "fidelity": self.answer.fidelity_ppm / PPM,
+            "fidelity_ppm": self.answer.fidelity_ppm,
             "scored": self.answer.scored,
             "passed": self.answer.passed,
             "min_quality": self.min_quality_ppm / PPM,
@@ -138,6 +148,7 @@ class Verified:
                     "worker": x.worker,
                     "completion_tokens": x.completion_tokens,
                     "quality_ppm": x.quality_ppm,
+                    "fidelity_ppm": x.fidelity_ppm,
                     "scored": x.scored,
                     "passed": x.passed,
                     "fee_upoly": str(_paid(x)),

@@ -190,7 +190,8 @@ def figures(c: SyncClient, p: dict[str, Any], names: dict[str, str]) -> None:
     who = lambda a: names.get(a, a[:14] + "..")  # noqa: E731
     verdict = "unscored" if not p["scored"] else "passed" if p["passed"] else "FAILED TIQE"
     print(f"      polylink: request {p['request_id']} ({p['status']}, heights {p['created_height']}"
-          f"..{p['completed_height']}), quality {p['quality']:.3f} {verdict}, price {p['price']}upoly/1k tokens"
+          f"..{p['completed_height']}), quality {p['quality']:.3f} {verdict}, fidelity {p['fidelity']:.3f},"
+          f" price {p['price']}upoly/1k tokens"
           f" (max {p['max_price']}), fee {p['fee_upoly']}upoly, tx fee {p['tx_fee_upoly']}upoly")
     st = c.query("/polylink.inference.v1.Query/Request", inf_q.QueryRequestRequest(id=p["request_id"]),
                  inf_q.QueryRequestResponse)
@@ -198,9 +199,11 @@ def figures(c: SyncClient, p: dict[str, Any], names: dict[str, str]) -> None:
     for r in p["results"]:
         res = chain_results.get(r["result_id"])
         mark = "answer" if r["result_id"] == p["answer_result_id"] else "other "
-        scores = ", ".join(f"{who(s['validator'])} {s['score']:.3f}" for s in r["scores"]) or "none revealed"
-        print(f"        {mark} result {r['result_id']} by {who(r['worker'])}: quality {r['quality_ppm'] / 1e6:.3f};"
-              f" committee {scores}")
+        scores = ", ".join(
+            f"{who(s['validator'])} {s['quality']:.3f}/{s['fidelity']:.3f}" for s in r["scores"]
+        ) or "none revealed"
+        print(f"        {mark} result {r['result_id']} by {who(r['worker'])}: quality {r['quality_ppm'] / 1e6:.3f},"
+              f" fidelity {r['fidelity_ppm'] / 1e6:.3f}; committee (quality/fidelity) {scores}")
         if res is None:
             continue
         print(f"          fee {r['fee_upoly']}upoly: worker {res.worker_paid or 0}, royalty {res.royalty_paid or 0},"
@@ -278,7 +281,7 @@ def pricing_demo(c: SyncClient, addr: dict[str, str], model_id: str) -> None:
 def print_ratings(c: SyncClient, names: dict[str, str]) -> None:
     ratings = c.query("/polylink.tiqe.v1.Query/Ratings", tiqe_q.QueryRatingsRequest(),
                       tiqe_q.QueryRatingsResponse).ratings
-    print("==> validator ratings (1 - sigma of their deviations from the final quality, ppm):")
+    print("==> validator ratings (1 - sigma of their deviations from the final quality and fidelity, ppm):")
     for r in ratings:
         print(f"    {names.get(r.validator, r.validator)}: rating {r.rating_ppm}, reveals {r.reveals},"
               f" misses {r.misses}")

@@ -106,13 +106,25 @@ class Worker:
 
 
 class Scorer:
-    """A validator's scorer: commits `score(task)` to every COMMIT task (fresh salt), reveals
-    it when the REVEAL task comes, exactly as `validator/` does through the chain. With
-    `reveals=False` it commits and never reveals (a lazy validator)."""
+    """A validator's scorer: commits quality `score(task)` and fidelity `fidelity` to every COMMIT
+    task (fresh salt), reveals them when the REVEAL task comes, exactly as `validator/` does
+    through the chain. With `reveals=False` it commits and never reveals (a lazy validator).
+    Every simulated worker serves the registered model, so the default fidelity is 10^6 for
+    everyone: the round's fidelity deviation is then 0 and ratings follow quality alone."""
 
-    def __init__(self, c: SimChain, name: str, score: ScoreFn, rng: random.Random, *, reveals: bool = True) -> None:
+    def __init__(
+        self,
+        c: SimChain,
+        name: str,
+        score: ScoreFn,
+        rng: random.Random,
+        *,
+        reveals: bool = True,
+        fidelity: int = PPM,
+    ) -> None:
         self.c, self.name, self.score, self.rng, self.reveals = c, name, score, rng, reveals
-        self.pending: dict[int, tuple[int, bytes]] = {}  # result id -> (score, salt)
+        self.fidelity = fidelity
+        self.pending: dict[int, tuple[int, bytes]] = {}  # result id -> (quality, salt)
 
     def act(self) -> list[Message]:
         a = self.c.address(self.name)
@@ -125,9 +137,13 @@ class Scorer:
             if t.action == COMMIT and t.result_id not in self.pending:
                 s, salt = self.score(t), self.rng.randbytes(16)
                 self.pending[t.result_id] = (s, salt)
-                c = score_commitment(s, salt, a)
+                c = score_commitment(s, self.fidelity, salt, a)
                 out.append(tiqe_tx.MsgCommitScore(validator=a, result_id=t.result_id, commitment=c))
             elif t.action == REVEAL and self.reveals and t.result_id in self.pending:
                 s, salt = self.pending.pop(t.result_id)
-                out.append(tiqe_tx.MsgRevealScore(validator=a, result_id=t.result_id, score_ppm=s, salt=salt))
+                out.append(
+                    tiqe_tx.MsgRevealScore(
+                        validator=a, result_id=t.result_id, quality_ppm=s, fidelity_ppm=self.fidelity, salt=salt
+                    )
+                )
         return out

@@ -61,8 +61,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="score this validator's committee seats (commit, then reveal) until SIGINT/SIGTERM",
         description="Check that the [chain] key operates a validator, then, for every TIQE round "
         "whose committee holds it: fetch the answer and its prompt, score it with the [scoring] "
-        "pipeline, commit to the score (MsgCommitScore) and reveal it once the commit window closed "
-        "(MsgRevealScore). Scores, salts and txs are recorded in [validator] state_dir before they are "
+        "pipeline (two numbers: quality and fidelity), commit to both (MsgCommitScore) and reveal them "
+        "once the commit window closed (MsgRevealScore). Scores, salts and txs are recorded in [validator] "
+        "state_dir before they are "
         "broadcast, so a restarted validator reveals what it committed to and never commits twice. "
         "SIGINT/SIGTERM stop it gracefully (a second signal stops it at once).",
     )
@@ -382,7 +383,8 @@ async def gather_status(cfg: ValidatorConfig, address: str) -> dict[str, Any]:
                 {
                     "result_id": r.result_id,
                     "request_id": r.request_id,
-                    "score_ppm": r.score.score_ppm if r.score is not None else None,
+                    "quality_ppm": r.score.quality_ppm if r.score is not None else None,
+                    "fidelity_ppm": r.score.fidelity_ppm if r.score is not None else None,
                     "commit": str(r.tx(Action.COMMIT).state),
                     "reveal": str(r.tx(Action.REVEAL).state),
                 }
@@ -423,7 +425,8 @@ def _status_text(info: dict[str, Any]) -> str:
         lines.append(f"local state: {st['file']}: {counts}")
         for s in info["recent_scores"]:
             lines.append(
-                f"  result {s['result_id']}: score {s['score_ppm']} ppm, commit {s['commit']}, reveal {s['reveal']}"
+                f"  result {s['result_id']}: quality {s['quality_ppm']} ppm, fidelity {s['fidelity_ppm']} ppm,"
+                f" commit {s['commit']}, reveal {s['reveal']}"
             )
     return "\n".join(lines)
 

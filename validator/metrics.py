@@ -9,7 +9,8 @@ Names (all prefixed `polylink_validator_`):
   scoring or node failure, pending = broadcast, not yet seen in a block);
 - `scoring_seconds`: pipeline time per scored answer (histogram);
 - `stage_seconds{stage}`: time per scoring stage (histogram);
-- `scores`: the score_ppm committed (histogram, 0..1_000_000);
+- `scores`: the quality_ppm committed (histogram, 0..1_000_000);
+- `fidelities`: the fidelity_ppm committed (histogram, 0..1_000_000);
 - `errors_total{kind}`: failures by kind (scoring, node, subscribe, query, tx_timeout, ...);
 - `inflight`: tasks being handled now.
 """
@@ -40,7 +41,10 @@ class ValidatorMetrics:
         self.stage_seconds = Histogram(
             f"{PREFIX}_stage_seconds", "Time per scoring stage", ["stage"], buckets=STAGE_BUCKETS, registry=r
         )
-        self.scores = Histogram(f"{PREFIX}_scores", "Committed scores (ppm)", buckets=SCORE_BUCKETS, registry=r)
+        self.scores = Histogram(f"{PREFIX}_scores", "Committed qualities (ppm)", buckets=SCORE_BUCKETS, registry=r)
+        self.fidelities = Histogram(
+            f"{PREFIX}_fidelities", "Committed fidelities (ppm)", buckets=SCORE_BUCKETS, registry=r
+        )
         self.errors = Counter(f"{PREFIX}_errors", "Failures, by kind", ["kind"], registry=r)
         self.inflight = Gauge(f"{PREFIX}_inflight", "Tasks being handled now", registry=r)
 

@@ -13,10 +13,11 @@
    handler for each result not already being handled.
 3. Score and commit: COMMIT -> fetch the answer (inference `Result`) and its
    prompt (`Request`) -> score (the pipeline, holding one of `concurrency`
-   slots) -> fresh 32-byte salt -> store score + salt (fsync) ->
-   MsgCommitScore(sha256(score_ppm (8 bytes BE) || salt || utf8(address))).
-   REVEAL -> MsgRevealScore from the store, after checking it opens the
-   commitment the round holds.
+   slots; two numbers: the verdict's quality and fidelity) -> fresh 32-byte
+   salt -> store both numbers + salt (fsync) -> MsgCommitScore(sha256(
+   quality_ppm (8 bytes BE) || fidelity_ppm (8 bytes BE) || salt ||
+   utf8(address))). REVEAL -> MsgRevealScore (both numbers and the salt) from
+   the store, after checking they open the commitment the round holds.
 
 Crash safety is the worker's (`worker.service`): score and intent are on
 disk before anything is broadcast; a recorded tx is looked up by hash before
@@ -24,11 +25,13 @@ anything is resent, and the same content is resent only after
 `resend_grace_blocks` without it landing. A stored score is never replaced,
 so a restarted validator reveals exactly what it committed to.
 
-Byzantine behaviours (`[validator] behaviour`, tests only): "zero", "max"
-and "random" replace the pipeline's score; "no_reveal" commits and never
-reveals; "copy" reads the round for other members' revealed scores to copy
-(there are none while commits are open) and then tries to reveal during the
-commit window, which the chain must refuse; what happened is logged.
+Byzantine behaviours (`[validator] behaviour`, tests only), each applied to
+both numbers: "zero" (quality 0, fidelity 0), "max" (10^6, 10^6) and
+"random" (each drawn uniformly) replace the pipeline's; "no_reveal" commits
+and never reveals; "copy" reads the round for other members' revealed scores
+to copy (the median of each number; there are none while commits are open)
+and then tries to reveal during the commit window, which the chain must
+refuse; what happened is logged.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ from validator.config import HONEST, ValidatorConfig
 from validator.errors import ValidatorSetupError
 from validator.metrics import ValidatorMetrics
 from validator.prepare import Preparer
-from validator.scorer import Scorer, Verdict, to_ppm, verdict_json
+from validator.scorer import Scorer, Verdict, verdict_json
 from validator.state import Action, Score, ScoreRecord, TxRecord, TxState, ValidatorState
 from worker.logs import EventLog
 from worker.service import (
@@ -119,6 +122,25 @@ class _ScoringFailed(Exception):
 
 
 @dataclass(frozen=True)
+class _Pair:
+    """The two numbers of one score (ppm)."""
+
+    quality_ppm: int
+    fidelity_ppm: int
+
+
+def _reveal_msg(validator: str, result_id: int, score: Score) -> tiqe_tx.MsgRevealScore:
+    """The reveal of a stored score: both numbers and the salt it was committed with."""
+    return tiqe_tx.MsgRevealScore(
+        validator=validator,
+        result_id=result_id,
+        quality_ppm=score.quality_ppm,
+        fidelity_ppm=score.fidelity_ppm,
+        salt=score.salt,
+    )
+
+
+@dataclass(frozen=True)
 class _Task:
     """One ValidatorTask, decoded."""
 
@@ -128,9 +150,13 @@ class _Task:
     deadline_height: int
 
 
-def commitment(score_ppm: int, salt: bytes, validator: str) -> bytes:
-    """The commit-reveal commitment: sha256(score_ppm as 8-byte big-endian || salt || utf8(validator))."""
-    return hashlib.sha256(score_ppm.to_bytes(8, "big") + salt + validator.encode()).digest()
+def commitment(quality_ppm: int, fidelity_ppm: int, salt: bytes, validator: str) -> bytes:
+    """The commit-reveal commitment: sha256(quality_ppm as 8-byte big-endian || fidelity_ppm as
+    8-byte big-endian || salt || utf8(validator)) (the chain's `score_commitment`; the validator
+    reaches the chain only through `chain.client`, so it keeps its own copy)."""
+    return hashlib.sha256(
+        quality_ppm.to_bytes(8, "big") + fidelity_ppm.to_bytes(8, "big") + salt + validator.encode()
+    ).digest()
 
 
 def event_log() -> EventLog:
@@ -432,7 +458,9 @@ class Validator:
                 self._report_once(rid, task.action, "bad_salt", salt_len=len(score.salt))
                 return
             msg = tiqe_tx.MsgCommitScore(
-                validator=self.address, result_id=rid, commitment=commitment(score.score_ppm, score.salt, self.address)
+                validator=self.address,
+                result_id=rid,
+                commitment=commitment(score.quality_ppm, score.fidelity_ppm, score.salt, self.address),
             )
             await self._send(task, msg, rec)
         if self.behaviour == "copy":
@@ -459,7 +487,9 @@ class Validator:
         if not await self._should_send(task, rec):
             return
         onchain = await self._my_commitment(rid)
-        if onchain is not None and onchain != commitment(score.score_ppm, score.salt, self.address):
+        if onchain is not None and onchain != commitment(
+            score.quality_ppm, score.fidelity_ppm, score.salt, self.address
+        ):
             self._report_once(
                 rid,
                 Action.REVEAL,
@@ -467,8 +497,7 @@ class Validator:
                 hint="the stored score does not open the round's commitment; not revealing",
             )
             return
-        msg = tiqe_tx.MsgRevealScore(validator=self.address, result_id=rid, score_ppm=score.score_ppm, salt=score.salt)
-        await self._send(task, msg, rec)
+        await self._send(task, _reveal_msg(self.address, rid, score), rec)
 
     async def _round(self, rid: int) -> tiqe_types.Round | None:
         try:
@@ -519,25 +548,31 @@ class Validator:
         self.metrics.scoring_seconds.observe(seconds)
         for s in verdict.stages:
             self.metrics.stage_seconds.labels(stage=s.name).observe(max(0.0, float(s.latency_ms)) / 1000)
-        honest_ppm = to_ppm(verdict.score)
-        score_ppm = await self._apply_behaviour(task, honest_ppm)
+        honest = _Pair(verdict.quality_ppm, verdict.fidelity_ppm)
+        sent = await self._apply_behaviour(task, honest)
         fresh = Score(
-            score_ppm=score_ppm,
+            quality_ppm=sent.quality_ppm,
+            fidelity_ppm=sent.fidelity_ppm,
             salt=os.urandom(SALT_BYTES),
-            verdict=verdict_json(verdict, honest_ppm=honest_ppm),
+            verdict=verdict_json(
+                verdict, honest_quality_ppm=honest.quality_ppm, honest_fidelity_ppm=honest.fidelity_ppm
+            ),
             behaviour=self.behaviour,
         )
         stored = self.state.save_score(rid, request_id, fresh)
-        self.metrics.scores.observe(stored.score_ppm)
-        self._log_verdict(task, verdict, stored, honest_ppm, seconds)
+        self.metrics.scores.observe(stored.quality_ppm)
+        self.metrics.fidelities.observe(stored.fidelity_ppm)
+        self._log_verdict(task, verdict, stored, honest, seconds)
         return stored
 
-    def _log_verdict(self, task: _Task, verdict: Verdict, stored: Score, honest_ppm: int, seconds: float) -> None:
+    def _log_verdict(self, task: _Task, verdict: Verdict, stored: Score, honest: _Pair, seconds: float) -> None:
         self.log.info(
             "score.done",
             result_id=task.result_id,
-            score_ppm=stored.score_ppm,
-            honest_ppm=honest_ppm,
+            quality_ppm=stored.quality_ppm,
+            fidelity_ppm=stored.fidelity_ppm,
+            honest_quality_ppm=honest.quality_ppm,
+            honest_fidelity_ppm=honest.fidelity_ppm,
             used_judge=verdict.used_judge,
             seconds=round(seconds, 3),
             stages={s.name: round(float(s.score), 4) for s in verdict.stages},
@@ -552,37 +587,45 @@ class Validator:
                 detail=s.detail,
             )
 
-    async def _apply_behaviour(self, task: _Task, honest_ppm: int) -> int:
-        """The score to commit: the pipeline's, or what a Byzantine mode puts in its place."""
+    async def _apply_behaviour(self, task: _Task, honest: _Pair) -> _Pair:
+        """The two numbers to commit: the pipeline's, or what a Byzantine mode puts in their place
+        (each mode acts on both: "zero" sends quality 0 and fidelity 0)."""
         b = self.behaviour
         if b in (HONEST, "no_reveal"):
-            return honest_ppm
+            return honest
         if b == "zero":
-            out = 0
+            out = _Pair(0, 0)
         elif b == "max":
-            out = PPM
+            out = _Pair(PPM, PPM)
         elif b == "random":
-            out = self.rng.randrange(PPM + 1)
+            out = _Pair(self.rng.randrange(PPM + 1), self.rng.randrange(PPM + 1))
         else:  # copy
-            out = await self._copy_score(task, honest_ppm)
+            out = await self._copy_score(task, honest)
         self.log.warning(
-            "byzantine.score", result_id=task.result_id, behaviour=b, honest_ppm=honest_ppm, score_ppm=out
+            "byzantine.score",
+            result_id=task.result_id,
+            behaviour=b,
+            honest_quality_ppm=honest.quality_ppm,
+            honest_fidelity_ppm=honest.fidelity_ppm,
+            quality_ppm=out.quality_ppm,
+            fidelity_ppm=out.fidelity_ppm,
         )
         return out
 
-    async def _copy_score(self, task: _Task, honest_ppm: int) -> int:
-        """"copy": the median of other members' revealed scores, when the round shows any (it must not)."""
+    async def _copy_score(self, task: _Task, honest: _Pair) -> _Pair:
+        """"copy": the medians of other members' revealed qualities and fidelities, when the round
+        shows any (it must not)."""
         rid = task.result_id
         try:
             rnd = await self._round(rid)
         except (ClientError, OSError) as e:
             self.log.warning("byzantine.copy.round_unreadable", result_id=rid, error=str(e))
-            return honest_ppm
+            return honest
         if rnd is None:
             self.log.warning("byzantine.copy.no_round", result_id=rid)
-            return honest_ppm
+            return honest
         others = [m for m in rnd.members if m.validator != self.address]
-        seen = [m.score_ppm for m in others if m.revealed]
+        seen = [_Pair(m.quality_ppm, m.fidelity_ppm) for m in others if m.revealed]
         self.log.warning(
             "byzantine.copy.read_round",
             result_id=rid,
@@ -597,9 +640,18 @@ class Validator:
                 result_id=rid,
                 hint="no other member's score is readable during COMMIT; committing the pipeline's score",
             )
-            return honest_ppm
-        copied = int(statistics.median_low(seen))
-        self.log.error("byzantine.copy.copied", result_id=rid, score_ppm=copied, from_scores=seen)
+            return honest
+        copied = _Pair(
+            int(statistics.median_low(x.quality_ppm for x in seen)),
+            int(statistics.median_low(x.fidelity_ppm for x in seen)),
+        )
+        self.log.error(
+            "byzantine.copy.copied",
+            result_id=rid,
+            quality_ppm=copied.quality_ppm,
+            fidelity_ppm=copied.fidelity_ppm,
+            from_scores=[(x.quality_ppm, x.fidelity_ppm) for x in seen],
+        )
         return copied
 
     async def _early_reveal(self, task: _Task) -> None:
@@ -621,14 +673,15 @@ class Validator:
             self.log.warning("byzantine.copy.early_reveal_skipped", result_id=rid, phase=phase)
             return
         score = rec.score
-        msg = tiqe_tx.MsgRevealScore(validator=self.address, result_id=rid, score_ppm=score.score_ppm, salt=score.salt)
+        msg = _reveal_msg(self.address, rid, score)
         height = (await self.client.status()).latest_height
         what: dict[str, Any] = {
             "result_id": rid,
             "phase": phase,
             "height": height,
             "commit_deadline_height": rnd.commit_deadline_height if rnd is not None else task.deadline_height,
-            "score_ppm": score.score_ppm,
+            "quality_ppm": score.quality_ppm,
+            "fidelity_ppm": score.fidelity_ppm,
         }
         self.log.warning("byzantine.copy.early_reveal", **what)
         try:

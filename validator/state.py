@@ -16,6 +16,15 @@ for a row (a restart that scored again gets the stored ones back). Per action
 Durability and secrecy as in the worker's state: WAL with synchronous=FULL
 (every write fsynced before it returns), file 0600 (it holds unrevealed
 scores and salts), directory 0700.
+
+A score is two numbers, quality and fidelity (ppm), committed together.
+Schema 2 stores both (`quality_ppm`, `fidelity_ppm`). A schema-1 file (one
+`score_ppm` per row) is migrated when opened, in one transaction: the column
+becomes `quality_ppm` and each stored score gets `fidelity_ppm` 1_000_000
+(no evidence against the registered model, the pipeline's own default). Such
+a score was committed as one number, which a two-number chain cannot open:
+the service checks a stored score against the round's commitment before it
+reveals and refuses a mismatch, so a migrated row is never revealed wrongly.
 """
 
 from __future__ import annotations
@@ -33,7 +42,10 @@ from typing import Any, Self
 
 from worker.state import DIR_MODE, FILE_MODE, TxRecord, TxState, _Transaction
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+PPM = 1_000_000
+# the fidelity given to a schema-1 score (which had none) when its file is migrated
+MIGRATED_FIDELITY_PPM = PPM
 
 __all__ = ["Action", "Score", "ScoreRecord", "StateError", "TxRecord", "TxState", "ValidatorState"]
 
@@ -51,14 +63,17 @@ class StateError(Exception):
 
 @dataclass(frozen=True)
 class Score:
-    """What the validator committed to for one result."""
+    """What the validator committed to for one result: both numbers and the salt."""
 
-    score_ppm: int
+    # does the answer correctly and relevantly answer the prompt (0..1_000_000).
+    quality_ppm: int
+    # evidence that the registered model produced it (0..1_000_000).
+    fidelity_ppm: int
     # 32 random bytes: the commitment's blinding.
     salt: bytes
-    # the pipeline's verdict as JSON (score, stages, used_judge): for audits and `status`.
+    # the pipeline's verdict as JSON (quality, fidelity, stages, used_judge): for audits and `status`.
     verdict: str = "{}"
-    # the behaviour that produced score_ppm ("honest", or a Byzantine mode under test).
+    # the behaviour that produced the numbers ("honest", or a Byzantine mode under test).
     behaviour: str = "honest"
 
     def verdict_dict(self) -> dict[str, Any]:
@@ -95,7 +110,8 @@ _SCHEMA = (
     CREATE TABLE IF NOT EXISTS scores (
         result_id INTEGER PRIMARY KEY,
         request_id INTEGER NOT NULL DEFAULT 0,
-        score_ppm INTEGER,
+        quality_ppm INTEGER,
+        fidelity_ppm INTEGER,
         salt BLOB NOT NULL DEFAULT x'',
         verdict TEXT NOT NULL DEFAULT '{}',
         behaviour TEXT NOT NULL DEFAULT 'honest',
@@ -157,7 +173,28 @@ class ValidatorState:
                 f"validator state {self.path} belongs to {owner}, not {self.address}: "
                 "use a separate state_dir per key"
             )
+        self._migrate()
         return self
+
+    def _migrate(self) -> None:
+        """Schema 1 -> 2 (see the module docstring), in one transaction; nothing for a new or
+        current file. A file of a newer schema is refused."""
+        columns = {str(r[1]) for r in self._conn().execute("PRAGMA table_info(scores)")}
+        if "score_ppm" in columns:
+            with self._tx() as c:
+                c.execute("ALTER TABLE scores RENAME COLUMN score_ppm TO quality_ppm")
+                c.execute("ALTER TABLE scores ADD COLUMN fidelity_ppm INTEGER")
+                c.execute(
+                    "UPDATE scores SET fidelity_ppm = ? WHERE quality_ppm IS NOT NULL", (MIGRATED_FIDELITY_PPM,)
+                )
+                c.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA_VERSION,))
+            return
+        schema = self._meta("schema")
+        if schema is not None and schema != SCHEMA_VERSION:
+            self.close()
+            raise StateError(
+                f"validator state {self.path} has schema {schema}; this validator reads schema {SCHEMA_VERSION}"
+            )
 
     def close(self) -> None:
         if self._db is not None:
@@ -190,7 +227,7 @@ class ValidatorState:
         db = self._conn()
         out: dict[str, int] = {
             "results": db.execute("SELECT COUNT(*) FROM scores").fetchone()[0],
-            "scores": db.execute("SELECT COUNT(*) FROM scores WHERE score_ppm IS NOT NULL").fetchone()[0],
+            "scores": db.execute("SELECT COUNT(*) FROM scores WHERE quality_ppm IS NOT NULL").fetchone()[0],
         }
         for a in Action:
             col = f"{a.value}_state"
@@ -201,9 +238,11 @@ class ValidatorState:
     # -- writes (each one fsynced before it returns) ---------------------------
 
     def save_score(self, result_id: int, request_id: int, score: Score) -> Score:
-        """Store the score and salt unless the row has them; returns the stored ones (first wins)."""
-        if not 0 <= score.score_ppm <= 1_000_000:
-            raise ValueError(f"score_ppm {score.score_ppm} is outside 0..1000000")
+        """Store the score (both numbers) and salt unless the row has them; returns the stored
+        ones (first wins)."""
+        for name, value in (("quality_ppm", score.quality_ppm), ("fidelity_ppm", score.fidelity_ppm)):
+            if not 0 <= value <= PPM:
+                raise ValueError(f"{name} {value} is outside 0..{PPM}")
         now = time.time()
         with self._tx() as c:
             c.execute(
@@ -212,9 +251,18 @@ class ValidatorState:
                 (result_id, request_id, now, now),
             )
             c.execute(
-                "UPDATE scores SET request_id = ?, score_ppm = ?, salt = ?, verdict = ?, behaviour = ?,"
-                " updated_at = ? WHERE result_id = ? AND score_ppm IS NULL",
-                (request_id, score.score_ppm, score.salt, score.verdict, score.behaviour, now, result_id),
+                "UPDATE scores SET request_id = ?, quality_ppm = ?, fidelity_ppm = ?, salt = ?, verdict = ?,"
+                " behaviour = ?, updated_at = ? WHERE result_id = ? AND quality_ppm IS NULL",
+                (
+                    request_id,
+                    score.quality_ppm,
+                    score.fidelity_ppm,
+                    score.salt,
+                    score.verdict,
+                    score.behaviour,
+                    now,
+                    result_id,
+                ),
             )
         rec = self.get(result_id)
         assert rec is not None and rec.score is not None
@@ -299,8 +347,9 @@ class ValidatorState:
 
 def _record(row: sqlite3.Row) -> ScoreRecord:
     score = None
-    if row["score_ppm"] is not None:
-        score = Score(row["score_ppm"], bytes(row["salt"]), row["verdict"], row["behaviour"])
+    if row["quality_ppm"] is not None:
+        fidelity = row["fidelity_ppm"] if row["fidelity_ppm"] is not None else MIGRATED_FIDELITY_PPM
+        score = Score(row["quality_ppm"], fidelity, bytes(row["salt"]), row["verdict"], row["behaviour"])
     txs: dict[Action, TxRecord] = {}
     for a in Action:
         state, tx_hash, sent, confirmed, codespace, code, log, sends = (row[c] for c in _cols(a))

@@ -1,12 +1,14 @@
 """`polylink tx tiqe ...` and `polylink query tiqe ...`: score results by hand, follow rounds and ratings.
 
-    polylink tx tiqe commit-score 12 val0 --score-ppm 830000 --salt 00ff...   # operators debugging
-    polylink tx tiqe reveal-score 12 val0 --score-ppm 830000 --salt 00ff...
+    polylink tx tiqe commit-score 12 val0 --quality-ppm 830000 --fidelity-ppm 910000 --salt 00ff...
+    polylink tx tiqe reveal-score 12 val0 --quality-ppm 830000 --fidelity-ppm 910000 --salt 00ff...
     polylink query tiqe round 12 | rounds [--limit N] | tasks VALIDATOR | rating VALIDATOR | ratings | params
 
 The validator process (`polylink validator run`) sends the score messages on
-its own; these commands exist to inspect and debug. The commitment is
-sha256(score_ppm as 8 bytes big-endian || salt || utf8(validator operator address)).
+its own; these commands exist to inspect and debug. A score is two numbers,
+quality and fidelity (ppm); the commitment is sha256(quality_ppm as 8 bytes
+big-endian || fidelity_ppm as 8 bytes big-endian || salt || utf8(validator
+operator address)).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ PPM = 1_000_000
 
 # --- argument types and message constructors (checked before anything is signed) ---
 def score_ppm(text: str) -> int:
+    """A quality or fidelity in ppm (0..1000000)."""
     try:
         n = int(text)
     except ValueError:
@@ -42,20 +45,30 @@ def score_ppm(text: str) -> int:
 
 
 def msg_commit_score(
-    validator: str, result_id: int, *, commitment: bytes | None = None, score: int | None = None, salt: bytes = b""
+    validator: str,
+    result_id: int,
+    *,
+    commitment: bytes | None = None,
+    quality: int | None = None,
+    fidelity: int | None = None,
+    salt: bytes = b"",
 ) -> tx_pb2.MsgCommitScore:
-    """The commitment as given, or computed from the score and salt for this validator."""
+    """The commitment as given, or computed from the quality, fidelity and salt for this validator."""
     if commitment is None:
-        if score is None or not salt:
-            raise ErrInvalidRequest.wrap("give --commitment HEX, or --score-ppm and --salt")
-        commitment = score_commitment(score, salt, validator)
+        if quality is None or fidelity is None or not salt:
+            raise ErrInvalidRequest.wrap("give --commitment HEX, or --quality-ppm, --fidelity-ppm and --salt")
+        commitment = score_commitment(quality, fidelity, salt, validator)
     msg = tx_pb2.MsgCommitScore(validator=validator, result_id=result_id, commitment=commitment)
     validate_commit_score(msg)
     return msg
 
 
-def msg_reveal_score(validator: str, result_id: int, score: int, salt: bytes) -> tx_pb2.MsgRevealScore:
-    msg = tx_pb2.MsgRevealScore(validator=validator, result_id=result_id, score_ppm=score, salt=salt)
+def msg_reveal_score(
+    validator: str, result_id: int, quality: int, fidelity: int, salt: bytes
+) -> tx_pb2.MsgRevealScore:
+    msg = tx_pb2.MsgRevealScore(
+        validator=validator, result_id=result_id, quality_ppm=quality, fidelity_ppm=fidelity, salt=salt
+    )
     validate_reveal_score(msg)
     return msg
 
@@ -75,14 +88,15 @@ def register_tx(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "commit-score",
         help="commit to a score for a result whose committee you sit on",
         description="Sign a MsgCommitScore with FROM_KEY (the validator's operator key) while the round's "
-        "commit window is open. The commitment is sha256(score_ppm (8 bytes BE) || salt || utf8(operator "
-        "address)): give it with --commitment, or --score-ppm and --salt to compute it. Keep the salt: the "
-        "reveal needs it.",
+        "commit window is open. The commitment is sha256(quality_ppm (8 bytes BE) || fidelity_ppm (8 bytes "
+        "BE) || salt || utf8(operator address)): give it with --commitment, or --quality-ppm, --fidelity-ppm "
+        "and --salt to compute it. Keep the numbers and the salt: the reveal needs them.",
     )
     p.add_argument("result_id", metavar="RESULT_ID", type=positive_int, help="the scored result's id")
     p.add_argument("from_key", metavar="FROM_KEY", help="the validator operator's key in the keyring")
     p.add_argument("--commitment", type=hex_bytes, metavar="HEX", help="the 32-byte commitment, hex")
-    p.add_argument("--score-ppm", type=score_ppm, metavar="PPM", help="the score, 0..1000000 (with --salt)")
+    p.add_argument("--quality-ppm", type=score_ppm, metavar="PPM", help="the quality, 0..1000000 (with --salt)")
+    p.add_argument("--fidelity-ppm", type=score_ppm, metavar="PPM", help="the fidelity, 0..1000000 (with --salt)")
     p.add_argument("--salt", type=hex_bytes, default=b"", metavar="HEX", help="the secret salt, hex (1-64 bytes)")
     _tx_flags(p)
     p.set_defaults(func=run(cmd_commit_score))
@@ -90,12 +104,13 @@ def register_tx(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p = s.add_parser(
         "reveal-score",
         help="reveal a committed score once the round's reveal window is open",
-        description="Sign a MsgRevealScore with FROM_KEY: the score and salt must open the commitment. "
+        description="Sign a MsgRevealScore with FROM_KEY: the quality, fidelity and salt must open the commitment. "
         "The reveal window opens when every member committed or the commit window ended.",
     )
     p.add_argument("result_id", metavar="RESULT_ID", type=positive_int, help="the scored result's id")
     p.add_argument("from_key", metavar="FROM_KEY", help="the validator operator's key in the keyring")
-    p.add_argument("--score-ppm", type=score_ppm, required=True, metavar="PPM", help="the committed score")
+    p.add_argument("--quality-ppm", type=score_ppm, required=True, metavar="PPM", help="the committed quality")
+    p.add_argument("--fidelity-ppm", type=score_ppm, required=True, metavar="PPM", help="the committed fidelity")
     p.add_argument("--salt", type=hex_bytes, required=True, metavar="HEX", help="the committed salt, hex")
     _tx_flags(p)
     p.set_defaults(func=run(cmd_reveal_score))
@@ -105,13 +120,22 @@ def cmd_commit_score(args: argparse.Namespace) -> int:
     return _sign_and_send(
         args,
         lambda v: [
-            msg_commit_score(v, args.result_id, commitment=args.commitment, score=args.score_ppm, salt=args.salt)
+            msg_commit_score(
+                v,
+                args.result_id,
+                commitment=args.commitment,
+                quality=args.quality_ppm,
+                fidelity=args.fidelity_ppm,
+                salt=args.salt,
+            )
         ],
     )
 
 
 def cmd_reveal_score(args: argparse.Namespace) -> int:
-    return _sign_and_send(args, lambda v: [msg_reveal_score(v, args.result_id, args.score_ppm, args.salt)])
+    return _sign_and_send(
+        args, lambda v: [msg_reveal_score(v, args.result_id, args.quality_ppm, args.fidelity_ppm, args.salt)]
+    )
 
 
 # --- query ---------------------------------------------------------------------
@@ -127,8 +151,8 @@ def register_query(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p = s.add_parser(
         "round",
         help="the scoring round of one result",
-        description="The round of RESULT_ID: committee, commitments, revealed scores with deviations and "
-        "outlier flags, phase, deadlines and the final quality.",
+        description="The round of RESULT_ID: committee, commitments, revealed scores (quality and "
+        "fidelity) with deviations and outlier flags, phase, deadlines and the final quality and fidelity.",
     )
     p.add_argument("result_id", metavar="RESULT_ID", type=positive_int, help="result id")
     _flags(p, home=False)
@@ -188,15 +212,15 @@ def _round_text(rd: types_pb2.Round) -> str:
         state = "revealed" if m.revealed else "committed" if m.commitment else "waiting"
         line = f"member: {m.validator} {state}"
         if m.revealed:
-            line += f" score {m.score_ppm}"
-            if rd.phase == types_pb2.ROUND_PHASE_FINAL:
-                line += f" deviation {m.deviation_ppm}" + (" outlier" if m.outlier else "")
+            line += f" quality {m.quality_ppm} fidelity {m.fidelity_ppm}"
+            if rd.phase == types_pb2.ROUND_PHASE_FINAL and rd.scored:
+                line += f" deviation {m.deviation_ppm} / {m.fidelity_deviation_ppm}" + (" outlier" if m.outlier else "")
         elif m.slashed:
             line += f" slashed {m.slashed}"
         lines.append(line)
     if rd.phase == types_pb2.ROUND_PHASE_FINAL:
         verdict = "passed" if rd.passed else "rejected"
-        scored = f"quality {rd.quality_ppm}" if rd.scored else "unscored"
+        scored = f"quality {rd.quality_ppm} fidelity {rd.fidelity_ppm}" if rd.scored else "unscored"
         lines.append(f"final: {scored}, {verdict} at height {rd.finalized_height}")
     return "\n".join(lines)
 
@@ -225,7 +249,7 @@ def cmd_rounds(args: argparse.Namespace) -> int:
     items = _query(args, fetch)
     text = "\n".join(
         f"{rd.result_id}\t{_phase(rd.phase)}\trequest {rd.request_id}\t{rd.worker}"
-        + (f"\tquality {rd.quality_ppm}" if rd.scored else "")
+        + (f"\tquality {rd.quality_ppm}\tfidelity {rd.fidelity_ppm}" if rd.scored else "")
         for rd in items
     )
     emit(args, {"rounds": [to_json(rd) for rd in items]}, text or "(no rounds)")

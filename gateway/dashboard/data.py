@@ -154,7 +154,7 @@ class DashboardData:
     # -- workers -----------------------------------------------------------------------------
 
     async def workers(self, limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
-        """One page of workers (by address bytes) with each model's quality EMA and results."""
+        """One page of workers (by address bytes) with each model's quality and fidelity EMAs and results."""
         n = check_limit(limit, self.page_size)
         r = await self.client.query(
             PATH_WORKERS,
@@ -185,6 +185,8 @@ class DashboardData:
                             "model_id": s.model_id,
                             "quality_ema_ppm": s.quality_ema_ppm,
                             "quality_ema": s.quality_ema_ppm / PPM,
+                            "fidelity_ema_ppm": s.fidelity_ema_ppm,
+                            "fidelity_ema": s.fidelity_ema_ppm / PPM,
                             "results": s.results,
                             "misses": s.misses,
                         }
@@ -252,7 +254,8 @@ class DashboardData:
     # -- requests ----------------------------------------------------------------------------
 
     async def requests(self, limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
-        """One page of requests, newest first, each with its answer and the answer's scores."""
+        """One page of requests, newest first, each with its answer (quality and fidelity) and the answer's
+        committee scores (both numbers each)."""
         n = check_limit(limit, self.page_size)
         r = await self.client.query(
             PATH_REQUESTS,
@@ -282,7 +285,11 @@ class DashboardData:
                         PATH_ROUND, tiqe_q.QueryRoundRequest(result_id=answer.id), tiqe_q.QueryRoundResponse
                     )
                 ).round
-                scores = [{"validator": m.validator, "score_ppm": m.score_ppm} for m in rnd.members if m.revealed]
+                scores = [
+                    {"validator": m.validator, "quality_ppm": m.quality_ppm, "fidelity_ppm": m.fidelity_ppm}
+                    for m in rnd.members
+                    if m.revealed
+                ]
             except ClientError:
                 pass
         row = {
@@ -307,6 +314,8 @@ class DashboardData:
                 "completion_tokens": answer.completion_tokens,
                 "quality_ppm": answer.quality_ppm,
                 "quality": answer.quality_ppm / PPM,
+                "fidelity_ppm": answer.fidelity_ppm,
+                "fidelity": answer.fidelity_ppm / PPM,
                 "scored": answer.scored,
                 "passed": answer.passed,
                 "scores": scores,

@@ -2,9 +2,12 @@
 
 - the weighted median is one of the revealed scores, ignores input order, and whoever holds
   less than half the weight cannot move it outside the range of the other (honest) scores,
-  wherever it puts its own;
-- ratings stay in [min_rating, 10^6] for any window of deviations, and the worker EMA stays
-  between its old value and the new quality;
+  wherever it puts its own; with the reveal quorum, an attacker under 1/3 of the committee's
+  weight stays inside the honest range on both numbers (quality and fidelity, one set of
+  weights) at once;
+- a round's rating deviation is the larger-magnitude one of the two, signed (quality on a tie);
+  ratings stay in [min_rating, 10^6] for any window of deviations, and each worker EMA stays
+  between its old value and the new number;
 - committees drawn by the keeper over a fixed, deterministically derived set of block hashes
   never hold the worker or a jailed validator, and each validator's inclusion frequency
   follows successive sampling's exact probabilities for power x rating (5 standard
@@ -25,7 +28,7 @@ from hypothesis import strategies as st
 from chain.core.address import from_bech32
 from chain.core.context import BlockHeader, Context, ExecMode
 from chain.core.store import CacheStore
-from chain.modules.tiqe.aggregate import PPM, ema_update, has_quorum, rating_of, weighted_median
+from chain.modules.tiqe.aggregate import PPM, ema_update, has_quorum, rating_deviation, rating_of, weighted_median
 from chain.modules.tiqe.keeper import COMMIT, FINAL, REVEAL
 from tests.unit.tiqe_env import CHAIN, Env, addr, cons
 
@@ -91,7 +94,44 @@ def test_with_a_quorum_an_attacker_under_a_third_of_the_committee_stays_inside_t
     assert min(s for s, _, _ in shown) <= q <= max(s for s, _, _ in shown)
 
 
+@given(
+    st.lists(st.tuples(scores, scores, addrs, weights), min_size=1, max_size=12, unique_by=lambda x: x[2]),
+    st.lists(st.booleans(), min_size=12, max_size=12),
+    st.tuples(scores, scores),
+    st.data(),
+)
+def test_an_attacker_under_a_third_stays_inside_the_honest_range_on_both_numbers(
+    honest: list[tuple[int, int, bytes, int]], shows: list[bool], attack: tuple[int, int], data: st.DataObject
+) -> None:
+    """Both medians use the same weights (power x rating); the attacker picks any pair, the
+    honest members score the two numbers independently. Whenever the quorum holds, the final
+    quality lies within the honest revealed qualities and the final fidelity within the honest
+    revealed fidelities."""
+    taken = {a for _, _, a, _ in honest}
+    h_weight = sum(w for _, _, _, w in honest)
+    a_weight = data.draw(st.integers(0, max((h_weight - 1) // 2, 0)))  # < 1/3 of the committee
+    a_addr = data.draw(addrs.filter(lambda a: a not in taken))
+    shown = [e for e, show in zip(honest, shows, strict=False) if show]
+    revealed = shown + ([(attack[0], attack[1], a_addr, a_weight)] if a_weight else [])
+    rev_weight = sum(w for _, _, _, w in revealed)
+    if not shown or not has_quorum(rev_weight, h_weight + a_weight, len(revealed), len(honest) + 1, 666_667):
+        return
+    q = weighted_median([(qs, a, w) for qs, _, a, w in revealed])
+    f = weighted_median([(fs, a, w) for _, fs, a, w in revealed])
+    assert min(x[0] for x in shown) <= q <= max(x[0] for x in shown)
+    assert min(x[1] for x in shown) <= f <= max(x[1] for x in shown)
+
+
 # --- ratings and the EMA -------------------------------------------------------------------------
+@given(st.integers(-PPM, PPM), st.integers(-PPM, PPM))
+def test_the_rating_deviation_is_the_larger_magnitude_signed(dq: int, df: int) -> None:
+    d = rating_deviation(dq, df)
+    assert abs(d) == max(abs(dq), abs(df))
+    assert d == (df if abs(df) > abs(dq) else dq)
+    # deviating on either number never costs less than deviating on that number alone
+    assert abs(d) >= abs(rating_deviation(dq, 0)) and abs(d) >= abs(rating_deviation(0, df))
+
+
 @given(
     st.lists(st.integers(-PPM, PPM), max_size=50),
     st.integers(1, PPM),
@@ -164,12 +204,12 @@ def test_committees_follow_power_times_rating_and_skip_the_worker_and_the_jailed
 
 
 # --- random rounds on the real keepers ---------------------------------------------------------------
-member_plan = st.tuples(st.sampled_from(["reveal", "commit_only", "silent"]), scores)
+member_plan = st.tuples(st.sampled_from(["reveal", "commit_only", "silent"]), scores, scores)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.lists(member_plan, min_size=3, max_size=3), min_size=1, max_size=4))
-def test_random_rounds_keep_invariants_and_bounds(plans: list[list[tuple[str, int]]]) -> None:
+def test_random_rounds_keep_invariants_and_bounds(plans: list[list[tuple[str, int, int]]]) -> None:
     e = Env(validators={"val0": 10, "val1": 20, "val2": 30, "val3": 15}, workers=("val0",))
     for plan in plans:
         rid = e.answer()
@@ -177,29 +217,36 @@ def test_random_rounds_keep_invariants_and_bounds(plans: list[list[tuple[str, in
         com = e.committee(res)  # 3, fewer (even 0) once silent validators are jailed
         assert len(com) <= 3
         acts = list(zip(com, plan, strict=False))
-        for v, (action, s) in acts:
+        for v, (action, s, f) in acts:
             if action != "silent":
-                e.commit(v, res, s)
+                e.commit(v, res, s, fidelity=f)
         while e.round(res).phase == COMMIT:
             e.end_block()
-        for v, (action, s) in acts:
+        for v, (action, s, f) in acts:
             if action == "reveal" and e.round(res).phase == REVEAL:
-                e.reveal(v, res, s)
+                e.reveal(v, res, s, fidelity=f)
         for _ in range(20):
             if e.round(res).phase == FINAL:
                 break
             e.end_block()
         rd = e.round(res)
         assert rd.phase == FINAL
-        revealed = [s for _, (a, s) in acts if a == "reveal"]
+        revealed = [(s, f) for _, (a, s, f) in acts if a == "reveal"]
         # scored exactly when the revealers hold >= 2/3 of the committee's recorded weight
         ws = {m.validator: int(m.weight) for m in rd.members}
-        rev_w = sum(ws[v] for v, (a, _) in acts if a == "reveal")
+        rev_w = sum(ws[v] for v, (a, _, _) in acts if a == "reveal")
         assert rd.scored == (bool(revealed) and Fraction(rev_w, sum(ws.values())) >= Fraction(666_667, PPM))
         if rd.scored:
-            assert rd.quality_ppm in revealed
+            assert rd.quality_ppm in {s for s, _ in revealed} and rd.fidelity_ppm in {f for _, f in revealed}
+            for m in rd.members:
+                if not m.revealed:
+                    continue
+                dq, df = m.quality_ppm - rd.quality_ppm, m.fidelity_ppm - rd.fidelity_ppm
+                assert (m.deviation_ppm, m.fidelity_deviation_ppm) == (dq, df)
+                assert m.outlier == (max(abs(dq), abs(df)) > 200_000)
+                assert e.rating(m.validator).deviations[-1] == rating_deviation(dq, df)
         else:
-            assert rd.quality_ppm == 0
+            assert (rd.quality_ppm, rd.fidelity_ppm) == (0, 0)
         assert e.request(rid).status == 4  # COMPLETED
         assert e.invariants() == []
         for r in e.m.tiqe.iterate_ratings(e.q()):

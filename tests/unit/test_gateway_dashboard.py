@@ -1,6 +1,7 @@
 """The dashboard's JSON against an in-memory chain: pagination that stays cheap with thousands of
-requests, cursors, the row cache, prices from the pricing module or the base price, workers'
-quality EMA, validators' power and rating, and the page itself (self-contained, nothing external)."""
+requests, cursors, the row cache, prices from the pricing module or the base price, requests'
+quality and fidelity, workers' quality and fidelity EMAs, validators' power and rating, and the page
+itself (self-contained, nothing external)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,10 @@ def test_requests_are_paged_newest_first_and_a_page_costs_the_same_with_thousand
     row = next(r for r in first["requests"] if r["answer"])
     assert row["answer"]["text"] == f"answer {row['id']}" and row["answer"]["quality_ppm"] == 600_000 + row["id"]
     assert row["answer"]["scores"] and row["status"] == "COMPLETED" and row["prompt"] == f"prompt {row['id']}"
+    assert (row["answer"]["fidelity_ppm"], row["answer"]["fidelity"]) == (950_000, 0.95)
+    assert [{k: x[k] for k in ("quality_ppm", "fidelity_ppm")} for x in row["answer"]["scores"]] == [
+        {"quality_ppm": 600_000 + row["id"], "fidelity_ppm": 950_000}
+    ] * 3
     waiting = next(r for r in first["requests"] if not r["answer"])
     assert waiting["status"] == "PENDING"
 
@@ -128,7 +133,7 @@ def test_a_failing_pricing_query_is_an_error_not_a_silent_base_price() -> None:
         asyncio.run(DashboardData(chain).models())
 
 
-def test_workers_page_with_their_quality_ema() -> None:
+def test_workers_page_with_their_quality_and_fidelity_emas() -> None:
     chain = FakeChain()
     addrs = sorted(Signer.generate().address for _ in range(5))
     chain.workers = [
@@ -142,14 +147,27 @@ def test_workers_page_with_their_quality_ema() -> None:
         for i, a in enumerate(addrs)
     ]
     chain.stats = {
-        a: [reg_t.WorkerModelStats(worker=a, model_id=MODEL, quality_ema_ppm=810_000, results=4)] for a in addrs
+        a: [
+            reg_t.WorkerModelStats(
+                worker=a, model_id=MODEL, quality_ema_ppm=810_000, fidelity_ema_ppm=350_000, results=4
+            )
+        ]
+        for a in addrs
     }
     board = DashboardData(chain)
     page = asyncio.run(board.workers(limit=2))
     assert [w["address"] for w in page["workers"]] == addrs[:2] and page["next"]
     assert page["workers"][1]["jailed"] and not page["workers"][0]["jailed"]
     assert page["workers"][0]["stats"] == [
-        {"model_id": MODEL, "quality_ema_ppm": 810_000, "quality_ema": 0.81, "results": 4, "misses": 0}
+        {
+            "model_id": MODEL,
+            "quality_ema_ppm": 810_000,
+            "quality_ema": 0.81,
+            "fidelity_ema_ppm": 350_000,
+            "fidelity_ema": 0.35,
+            "results": 4,
+            "misses": 0,
+        }
     ]
     rest = asyncio.run(board.workers(limit=10, cursor=page["next"]))
     assert [w["address"] for w in rest["workers"]] == addrs[2:] and rest["next"] is None
@@ -192,6 +210,9 @@ def test_page_is_self_contained() -> None:
     assert "fetch(API" in html and 'const API = "/dashboard/api/"' in html
     for section in ("models", "workers", "validators", "requests", "height", "chart"):
         assert f'id="{section}"' in html
+    # both numbers: requests' fidelity beside quality, committee pairs, workers' fidelity EMA
+    assert "<th class=\"num\">fidelity</th>" in html and "s.fidelity_ema.toFixed" in html
+    assert "r.answer.fidelity.toFixed" in html and "s.fidelity_ppm / 1e6" in html
     with TestClient(create_app(service(FakeChain()), DashboardData(FakeChain()))) as http:
         r = http.get("/dashboard")
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html") and r.text == html

@@ -85,9 +85,15 @@ Outcome = Callable[["FakeChain", inf_t.Request], None]
 
 
 def answer_with(
-    quality: int, *, scored: bool = True, passed: bool | None = None, text: str = "Paris is the capital."
+    quality: int,
+    *,
+    scored: bool = True,
+    passed: bool | None = None,
+    text: str = "Paris is the capital.",
+    fidelity: int = 950_000,
 ) -> Outcome:
-    """What the network does to a new request: one result per slot, scored by a committee, COMPLETED."""
+    """What the network does to a new request: one result per slot, scored by a committee (both
+    numbers), COMPLETED."""
 
     def apply(chain: FakeChain, r: inf_t.Request) -> None:
         results = []
@@ -103,6 +109,7 @@ def answer_with(
                 completion_tokens=5,
                 height=chain.height,
                 quality_ppm=q if scored else 0,
+                fidelity_ppm=fidelity if scored else 0,
                 scored=scored,
                 passed=(q >= 500_000 if passed is None else passed) if scored else True,
                 worker_paid="3",
@@ -112,7 +119,13 @@ def answer_with(
             )
             results.append(res)
             members = [
-                tiqe_t.Member(validator=v, revealed=scored, score_ppm=q if scored else 0) for v in VALIDATORS[:3]
+                tiqe_t.Member(
+                    validator=v,
+                    revealed=scored,
+                    quality_ppm=q if scored else 0,
+                    fidelity_ppm=fidelity if scored else 0,
+                )
+                for v in VALIDATORS[:3]
             ]
             chain.rounds[res_id] = tiqe_t.Round(
                 result_id=res_id,
@@ -121,6 +134,7 @@ def answer_with(
                 phase=tiqe_t.ROUND_PHASE_FINAL,
                 members=members,
                 quality_ppm=res.quality_ppm,
+                fidelity_ppm=res.fidelity_ppm,
                 scored=scored,
                 passed=res.passed,
             )
@@ -345,7 +359,10 @@ def test_request_is_signed_from_the_call_and_the_reply_carries_the_chain_record(
     p = v.polylink()
     assert p["request_id"] == 1 and p["request_tx"] == TXHASH and p["result_txs"] == [f"{1:064X}"]
     assert p["quality_ppm"] == 800_000 and p["quality"] == 0.8 and p["scored"] and p["passed"]
-    assert [s["score_ppm"] for s in p["scores"]] == [800_000] * 3
+    assert p["fidelity_ppm"] == 950_000 and p["fidelity"] == 0.95
+    assert [(s["quality_ppm"], s["quality"]) for s in p["scores"]] == [(800_000, 0.8)] * 3
+    assert [(s["fidelity_ppm"], s["fidelity"]) for s in p["scores"]] == [(950_000, 0.95)] * 3
+    assert [(r["quality_ppm"], r["fidelity_ppm"]) for r in p["results"]] == [(800_000, 950_000)]
     assert {s["validator"] for s in p["scores"]} == set(VALIDATORS[:3])
     assert p["price"] == "1000" and p["fee_upoly"] == "5"
     assert p["tx_fee_upoly"] == str(-(-chain.gas[0] * 10_000 // 1_000_000))

@@ -218,8 +218,11 @@ def test_settlement_pays_fee_royalty_and_refunds_exactly() -> None:
     assert e.balance(USER) == START - 55
     assert e.balance(ESCROW_ADDR) == 0
     assert e.events_of("inference.completed") == [
-        {"request_id": str(rid), "answer_result_id": "1", "worker": w, "quality_ppm": "0", "refund": "95"}
-    ]
+        {
+            "request_id": str(rid), "answer_result_id": "1", "worker": w, "quality_ppm": "0", "fidelity_ppm": "0",
+            "refund": "95",
+        }
+    ]  # fmt: skip
     assert e.invariants() == []
 
 

@@ -1,5 +1,6 @@
 """The pure arithmetic of a TIQE verdict: weighted median (ties, equal weights), integer-sqrt
-ratings with the min floor, the worker's quality EMA, and the score commitment."""
+ratings with the min floor, the rating's deviation of a two-number score, the worker's EMAs, and the
+score commitment (quality and fidelity sealed together)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 
 import pytest
 
-from chain.modules.tiqe.aggregate import ema_update, has_quorum, rating_of, weighted_median
+from chain.modules.tiqe.aggregate import ema_update, has_quorum, rating_deviation, rating_of, weighted_median
 from chain.modules.tiqe.keeper import score_commitment
 
 A, B, C, D = (bytes([i]) * 20 for i in range(1, 5))
@@ -87,8 +88,23 @@ def test_ema_moves_alpha_of_the_way_rounding_down() -> None:
     assert ema_update(123, 456, 0) == 123
 
 
+def test_rating_deviation_is_the_larger_magnitude_signed_quality_on_a_tie() -> None:
+    assert rating_deviation(60_000, 50_000) == 60_000
+    assert rating_deviation(10_000, -300_000) == -300_000  # on quality, off on fidelity: still costs
+    assert rating_deviation(-400_000, 100_000) == -400_000
+    assert rating_deviation(0, 0) == 0
+    assert rating_deviation(-7, 7) == -7 and rating_deviation(7, -7) == 7  # a tie: the quality one
+    assert rating_deviation(0, 1) == 1
+
+
 def test_score_commitment_layout() -> None:
     v = "poly1s5vsvyeyhztfrecq6fegnmsrflvpxj06xn8pjj"
-    want = hashlib.sha256((830_000).to_bytes(8, "big") + b"\x00\xff" + v.encode()).digest()
-    assert score_commitment(830_000, b"\x00\xff", v) == want
-    assert score_commitment(830_001, b"\x00\xff", v) != want
+    salt = b"\x00\xff"
+    want = hashlib.sha256((830_000).to_bytes(8, "big") + (910_000).to_bytes(8, "big") + salt + v.encode()).digest()
+    assert score_commitment(830_000, 910_000, salt, v) == want
+    # changing either number, swapping them, the salt or the validator breaks it
+    assert score_commitment(830_001, 910_000, salt, v) != want
+    assert score_commitment(830_000, 910_001, salt, v) != want
+    assert score_commitment(910_000, 830_000, salt, v) != want
+    assert score_commitment(830_000, 910_000, b"\x00\xfe", v) != want
+    assert score_commitment(830_000, 910_000, salt, v[:-1] + "q") != want

@@ -134,37 +134,48 @@ def test_request_to_final_quality_with_signed_txs() -> None:
     r = c.block([c.tx(outsider, bad)], ok=False)
     assert (r.tx_results[0].codespace, r.tx_results[0].code) == ("tiqe", 4)
 
-    scores = dict(zip(committee, (910_000, 850_000, 300_000), strict=True))
+    # (quality, fidelity) per member
+    scores = dict(zip(committee, ((910_000, 950_000), (850_000, 900_000), (300_000, 880_000)), strict=True))
     salts = {v: hashlib.sha256(v.encode()).digest() for v in committee}
     commits = [
-        c.tx(signer[v], tx_pb2.MsgCommitScore(validator=v, result_id=1, commitment=score_commitment(s, salts[v], v)))
-        for v, s in scores.items()
+        c.tx(
+            signer[v],
+            tx_pb2.MsgCommitScore(validator=v, result_id=1, commitment=score_commitment(qs, fs, salts[v], v)),
+        )
+        for v, (qs, fs) in scores.items()
     ]
     r = c.block(commits)
     assert sorted(e["validator"] for e in events(r, "tiqe.reveal")) == sorted(committee)
     rd = c.query(Q + "Round", q.QueryRoundRequest(result_id=1))
     assert isinstance(rd, q.QueryRoundResponse)
     assert rd.round.phase == types_pb2.ROUND_PHASE_REVEAL
-    assert all(not m.revealed and m.score_ppm == 0 for m in rd.round.members)  # only hashes are public
+    # only hashes are public
+    assert all(not m.revealed and m.quality_ppm == m.fidelity_ppm == 0 for m in rd.round.members)
 
     reveals = [
-        c.tx(signer[v], tx_pb2.MsgRevealScore(validator=v, result_id=1, score_ppm=s, salt=salts[v]))
-        for v, s in scores.items()
+        c.tx(
+            signer[v],
+            tx_pb2.MsgRevealScore(validator=v, result_id=1, quality_ppm=qs, fidelity_ppm=fs, salt=salts[v]),
+        )
+        for v, (qs, fs) in scores.items()
     ]
     worker_before = c.app.m.bank.get_balance(c.app.query_context(), WORKER.address, "upoly")
     c.block(reveals)
     r = c.block([])  # the reveal window closed with the last reveal: aggregated as this block begins
     (fin,) = events(r, "tiqe.finalized")
     assert fin == {"result_id": "1", "request_id": "1", "worker": WORKER.address, "quality_ppm": "850000",
-                   "scored": "true", "passed": "true"}  # fmt: skip
-    assert events(r, "inference.completed")[0]["quality_ppm"] == "850000"
+                   "fidelity_ppm": "900000", "scored": "true", "passed": "true"}  # fmt: skip
+    completed = events(r, "inference.completed")[0]
+    assert (completed["quality_ppm"], completed["fidelity_ppm"]) == ("850000", "900000")
     rd = c.query(Q + "Round", q.QueryRoundRequest(result_id=1))
     assert isinstance(rd, q.QueryRoundResponse)
-    assert rd.round.phase == types_pb2.ROUND_PHASE_FINAL and rd.round.quality_ppm == 850_000
+    assert rd.round.phase == types_pb2.ROUND_PHASE_FINAL
+    assert (rd.round.quality_ppm, rd.round.fidelity_ppm) == (850_000, 900_000)
     assert {m.validator: m.outlier for m in rd.round.members}[committee[2]]  # 300k is 550k away
     st = c.query("/polylink.inference.v1.Query/Request", inf_q.QueryRequestRequest(id=1))
     assert isinstance(st, inf_q.QueryRequestResponse)
-    assert st.request.status == inf_t.REQUEST_STATUS_COMPLETED and st.results[0].quality_ppm == 850_000
+    assert st.request.status == inf_t.REQUEST_STATUS_COMPLETED
+    assert (st.results[0].quality_ppm, st.results[0].fidelity_ppm) == (850_000, 900_000)
     # SPEC 3.8 on the fee of 10: worker 7; the committee's 2 to the two members within outlier_ppm
     # (equal weights: 1 each), none to the outlier; 1 to the community pool
     assert c.app.m.bank.get_balance(c.app.query_context(), WORKER.address, "upoly") == worker_before + 7
@@ -175,13 +186,14 @@ def test_request_to_final_quality_with_signed_txs() -> None:
     ]
     rating = c.query(Q + "Rating", q.QueryRatingRequest(validator=committee[0]))
     assert isinstance(rating, q.QueryRatingResponse)
-    assert list(rating.rating.deviations) == [60_000]
+    assert list(rating.rating.deviations) == [60_000]  # quality +60k beats fidelity +50k
     rounds = c.query(Q + "Rounds", q.QueryRoundsRequest())
     assert isinstance(rounds, q.QueryRoundsResponse) and [x.result_id for x in rounds.rounds] == [1]
 
     # export -> import -> export is exact, app hash included
     exported = c.app.export_genesis()
     assert exported["tiqe"]["rounds"][0]["quality_ppm"] == "850000"  # type: ignore[index]
+    assert exported["tiqe"]["rounds"][0]["fidelity_ppm"] == "900000"  # type: ignore[index]
     app2 = PolyLinkApp(None)
     app2.init_chain(CHAIN, json.dumps(exported).encode(), c.height + 1, 0, -1)
     app2.finalize_block(c.height + 1, 0, b"\x01" * 32, b"", [])

@@ -31,10 +31,12 @@ def _round(result_id: int, final: bool = False) -> types_pb2.Round:
         result_id=result_id, request_id=9, worker="poly1worker", model_id="m", commit_deadline_height=40,
         phase=types_pb2.ROUND_PHASE_FINAL if final else types_pb2.ROUND_PHASE_COMMIT,
     )  # fmt: skip
-    rd.members.add(validator=ALICE.address, commitment=b"c" * 32, revealed=final, score_ppm=700_000 if final else 0,
-                   deviation_ppm=-100_000 if final else 0, outlier=False)  # fmt: skip
+    rd.members.add(validator=ALICE.address, commitment=b"c" * 32, revealed=final,
+                   quality_ppm=700_000 if final else 0, fidelity_ppm=930_000 if final else 0,
+                   deviation_ppm=-100_000 if final else 0, fidelity_deviation_ppm=30_000 if final else 0,
+                   outlier=False)  # fmt: skip
     if final:
-        rd.quality_ppm, rd.scored, rd.passed, rd.finalized_height = 800_000, True, True, 51
+        rd.quality_ppm, rd.fidelity_ppm, rd.scored, rd.passed, rd.finalized_height = 800_000, 900_000, True, True, 51
     return rd
 
 
@@ -113,35 +115,46 @@ def test_tiqe_commands_exist() -> None:
         assert cmd in COMMANDS  # and each answers --help (tests/unit/test_client_cli.py)
 
 
+SCORE = ["--quality-ppm", "830000", "--fidelity-ppm", "910000", "--salt", "00ff"]
+
+
 def test_commit_score_computes_the_commitment(node: TiqeNode, home: str, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["tx", "tiqe", "commit-score", "5", "alice", "--score-ppm", "830000", "--salt", "00ff", "--home", home]
+    argv = ["tx", "tiqe", "commit-score", "5", "alice", *SCORE, "--home", home]
     assert cli(argv) == 0
     assert "txhash:" in capsys.readouterr().out
     msg = node.last_msg()
     assert (msg.validator, msg.result_id) == (ALICE.address, 5)
-    assert msg.commitment == score_commitment(830_000, b"\x00\xff", ALICE.address)
+    assert msg.commitment == score_commitment(830_000, 910_000, b"\x00\xff", ALICE.address)
     given = "ab" * 32
     assert cli(["tx", "tiqe", "commit-score", "5", "alice", "--commitment", given, "--home", home]) == 0
     assert node.last_msg().commitment == bytes.fromhex(given)
 
 
 def test_reveal_score_signs_the_score_and_salt(node: TiqeNode, home: str) -> None:
-    argv = ["tx", "tiqe", "reveal-score", "5", "alice", "--score-ppm", "830000", "--salt", "00ff", "--home", home]
+    argv = ["tx", "tiqe", "reveal-score", "5", "alice", *SCORE, "--home", home]
     assert cli(argv) == 0
     assert node.last_msg() == tx_pb2.MsgRevealScore(
-        validator=ALICE.address, result_id=5, score_ppm=830_000, salt=b"\x00\xff"
+        validator=ALICE.address, result_id=5, quality_ppm=830_000, fidelity_ppm=910_000, salt=b"\x00\xff"
     )
 
 
 def test_bad_arguments_fail_before_anything_is_signed(
     node: TiqeNode, home: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit):
-        cli(["tx", "tiqe", "reveal-score", "5", "alice", "--score-ppm", "1000001", "--salt", "00", "--home", home])
-    with pytest.raises(SystemExit):
-        cli(["tx", "tiqe", "reveal-score", "5", "alice", "--score-ppm", "0.8", "--salt", "00", "--home", home])
-    assert cli(["tx", "tiqe", "commit-score", "5", "alice", "--score-ppm", "1", "--home", home]) == 1
+    reveal = ["tx", "tiqe", "reveal-score", "5", "alice", "--salt", "00", "--home", home]
+    for bad in (
+        ["--quality-ppm", "1000001", "--fidelity-ppm", "1"],
+        ["--quality-ppm", "1", "--fidelity-ppm", "1000001"],
+        ["--quality-ppm", "0.8", "--fidelity-ppm", "1"],
+        ["--quality-ppm", "1"],
+    ):
+        with pytest.raises(SystemExit):
+            cli([*reveal, *bad])
+    assert cli(["tx", "tiqe", "commit-score", "5", "alice", "--quality-ppm", "1", "--home", home]) == 1
     assert "--commitment" in capsys.readouterr().err
+    no_fidelity = ["tx", "tiqe", "commit-score", "5", "alice", "--quality-ppm", "1", "--salt", "00", "--home", home]
+    assert cli(no_fidelity) == 1
+    assert "--fidelity-ppm" in capsys.readouterr().err
     assert cli(["tx", "tiqe", "commit-score", "5", "alice", "--commitment", "abcd", "--home", home]) == 1
     assert "32-byte" in capsys.readouterr().err
     assert node.txs == {}
@@ -151,10 +164,12 @@ def test_query_round_and_rounds(node: TiqeNode, capsys: pytest.CaptureFixture[st
     capsys.readouterr()
     assert cli(["query", "tiqe", "round", "3"]) == 0
     text = capsys.readouterr().out
-    assert "phase: FINAL" in text and "score 700000 deviation -100000" in text
-    assert "final: quality 800000, passed at height 51" in text
+    assert "phase: FINAL" in text and "quality 700000 fidelity 930000 deviation -100000 / 30000" in text
+    assert "final: quality 800000 fidelity 900000, passed at height 51" in text
     assert cli(["query", "tiqe", "round", "3", "-o", "json"]) == 0
-    assert json.loads(capsys.readouterr().out)["round"]["quality_ppm"] == "800000"
+    rd = json.loads(capsys.readouterr().out)["round"]
+    assert (rd["quality_ppm"], rd["fidelity_ppm"]) == ("800000", "900000")
+    assert rd["members"][0]["fidelity_deviation_ppm"] == "30000"
     assert cli(["query", "tiqe", "round", "4"]) == 1
     assert "not found" in capsys.readouterr().err
     assert cli(["query", "tiqe", "rounds", "-o", "json"]) == 0
@@ -174,6 +189,10 @@ def test_query_tasks_rating_ratings_params(node: TiqeNode, home: str, capsys: py
     assert cli(["query", "tiqe", "ratings"]) == 0
     assert capsys.readouterr().out.strip() == f"{ALICE.address}\t870000\tmisses_in_row 0"
     assert cli(["query", "tiqe", "params", "-o", "json"]) == 0
-    assert json.loads(capsys.readouterr().out)["params"]["committee_size"] == "3"
+    params = json.loads(capsys.readouterr().out)["params"]
+    assert params["committee_size"] == "3"
+    assert (params["min_fidelity_ppm"], params["slash_fraction_substitution_ppm"], params["fidelity_alpha_ppm"]) == (
+        "400000", "100000", "200000"
+    )
     assert cli(["query", "tiqe", "rating", "nobody", "--home", home]) == 1
     assert "error:" in capsys.readouterr().err

@@ -33,7 +33,7 @@ def busy_env() -> tuple[Env, list[int]]:
         rid = e.answer()
         results += e.result_ids(rid)
     done, reveal, commit = results
-    e.score(done, {v: 600_000 + 1000 * i for i, v in enumerate(e.committee(done))})
+    e.score(done, {v: (600_000 + 1000 * i, 900_000 - 2000 * i) for i, v in enumerate(e.committee(done))})
     for v in e.committee(reveal):
         e.commit(v, reveal, 700_000)
     e.reveal(e.committee(reveal)[0], reveal, 700_000)
@@ -87,6 +87,9 @@ Mutation = Callable[[genesis_pb2.GenesisState], object]
         (lambda gs: gs.params.__setattr__("min_rating_ppm", 0), "min_rating_ppm"),
         (lambda gs: gs.params.__setattr__("initial_rating_ppm", 1), "initial_rating_ppm"),
         (lambda gs: gs.params.__setattr__("pass_ppm", 1_000_001), "pass_ppm"),
+        (lambda gs: gs.params.__setattr__("min_fidelity_ppm", 1_000_001), "min_fidelity_ppm"),
+        (lambda gs: gs.params.__setattr__("slash_fraction_substitution_ppm", 1_000_001), "substitution"),
+        (lambda gs: gs.params.__setattr__("fidelity_alpha_ppm", 1_000_001), "fidelity_alpha_ppm"),
         (lambda gs: gs.rounds.reverse(), "ascend"),
         (lambda gs: gs.rounds.append(copy.deepcopy(gs.rounds[-1])), "ascend"),
         (lambda gs: gs.rounds[0].__setattr__("result_id", 0), "ascend"),
@@ -94,10 +97,16 @@ Mutation = Callable[[genesis_pb2.GenesisState], object]
         (lambda gs: gs.rounds[0].members[1].__setattr__("validator", gs.rounds[0].members[0].validator), "twice"),
         (lambda gs: gs.rounds[0].members[0].__setattr__("validator", gs.rounds[0].worker), "own committee"),
         (lambda gs: gs.rounds[0].members[0].__setattr__("deviation_ppm", 12345), "deviation"),
+        (lambda gs: gs.rounds[0].members[0].__setattr__("fidelity_deviation_ppm", 12345), "fidelity_deviation"),
+        (lambda gs: gs.rounds[0].members[0].__setattr__("fidelity_ppm", 1_000_001), "fidelity_ppm >"),
+        (lambda gs: gs.rounds[0].members[0].__setattr__("quality_ppm", 1_000_001), "quality_ppm >"),
+        (lambda gs: gs.rounds[0].__setattr__("fidelity_ppm", 1_000_001), "fidelity_ppm >"),
         (lambda gs: gs.rounds[0].__setattr__("scored", False), "scored"),
         (lambda gs: gs.rounds[0].__setattr__("finalized_height", 0), "finalized_height"),
         (lambda gs: gs.rounds[1].members[0].__setattr__("commitment", b"x"), "32 bytes"),
         (lambda gs: gs.rounds[1].__setattr__("quality_ppm", 5), "verdict"),
+        (lambda gs: gs.rounds[1].__setattr__("fidelity_ppm", 5), "verdict"),
+        (lambda gs: gs.rounds[2].members[1].__setattr__("fidelity_ppm", 5), "without a reveal"),
         (lambda gs: gs.rounds[1].__setattr__("reveal_deadline_height", 1), "reveal window"),
         (lambda gs: gs.rounds[2].members[1].__setattr__("revealed", True), "without a commitment"),
         (lambda gs: gs.rounds[2].__setattr__("reveal_deadline_height", 99), "COMMIT"),
@@ -129,12 +138,34 @@ def test_default_genesis_and_params() -> None:
     assert (p.committee_size, p.score_commit_blocks, p.score_reveal_blocks, p.rating_window) == (3, 10, 10, 50)
     assert (p.initial_rating_ppm, p.min_rating_ppm, p.max_misses, p.pass_ppm) == (500_000, 50_000, 3, 500_000)
     assert (p.no_reveal_jail_blocks, p.worker_jail_blocks, p.min_results) == (100, 100, 5)
+    assert (p.min_quality_ppm, p.slash_fraction_degradation_ppm, p.quality_alpha_ppm) == (400_000, 50_000, 200_000)
+    assert (p.min_fidelity_ppm, p.slash_fraction_substitution_ppm, p.fidelity_alpha_ppm) == (400_000, 100_000, 200_000)
     local = builder.default_app_state(builder.load_template("localnet")["app_state"])["tiqe"]["params"]
     assert (local["no_reveal_jail_blocks"], local["worker_jail_blocks"]) == ("10", "20")
+    assert (local["min_fidelity_ppm"], local["slash_fraction_substitution_ppm"]) == ("400000", "100000")
     assert local["committee_size"] == "3"
     p.rating_window = 1
     with pytest.raises(ChainError, match="rating_window"):
         validate_params(p)
+
+
+def test_a_round_without_quorum_exports_and_imports() -> None:
+    """Revealed but short of the quorum: final, unscored, the reveals kept without deviations."""
+    e = Env(validators={f"val{i}": 10 for i in range(4)}, workers=("val0",))
+    rid = e.answer()
+    (res,) = e.result_ids(rid)
+    com = e.committee(res)
+    for v in com:
+        e.commit(v, res, 700_000, fidelity=800_000)
+    e.reveal(com[0], res, 700_000, fidelity=800_000)  # 1 of 3 equal weights: no quorum
+    e.advance(e.round(res).reveal_deadline_height - e.height + 1)
+    rd = e.round(res)
+    assert (rd.phase, rd.scored, rd.passed, rd.quality_ppm, rd.fidelity_ppm) == (FINAL, False, True, 0, 0)
+    assert (rd.members[0].quality_ppm, rd.members[0].fidelity_ppm) == (700_000, 800_000)
+    gs = export(e)
+    genesis.validate_genesis(gs["tiqe"])  # type: ignore[arg-type]
+    twin = import_(gs, e.height)
+    assert twin.store.items() == e.store.items() and export(twin) == gs
 
 
 def test_new_params_clamp_the_stored_ratings() -> None:
@@ -166,6 +197,7 @@ def test_inference_genesis_knows_scoring_requests_and_verdicts() -> None:
 
     def no_verdict(g: inference_genesis_pb2.GenesisState) -> None:
         g.results[0].scored, g.results[0].passed, g.results[0].quality_ppm = False, False, 0
+        g.results[0].fidelity_ppm = 0
 
     def early_verdict(g: inference_genesis_pb2.GenesisState) -> None:
         g.results[1].passed = True
@@ -176,8 +208,10 @@ def test_inference_genesis_knows_scoring_requests_and_verdicts() -> None:
         (lambda g: g.requests[1].__setattr__("answer_result_id", reveal), "SCORING with an answer"),
         (no_verdict, "no verdict"),
         (early_verdict, "verdict before"),
-        (lambda g: g.results[1].__setattr__("quality_ppm", 5), "unscored result has quality 0"),
+        (lambda g: g.results[1].__setattr__("quality_ppm", 5), "unscored result has quality and fidelity 0"),
+        (lambda g: g.results[1].__setattr__("fidelity_ppm", 5), "unscored result has quality and fidelity 0"),
         (lambda g: g.results[0].__setattr__("quality_ppm", 1_000_001), "quality_ppm >"),
+        (lambda g: g.results[0].__setattr__("fidelity_ppm", 1_000_001), "fidelity_ppm >"),
     ]
     for mutate, match in cases:
         bad = copy.deepcopy(gs)

@@ -1,6 +1,7 @@
 """TIQE rounds on the real keepers: committee sampling (never the worker, never a jailed
-validator, deterministic), aggregation (weighted median, deviations, outliers), ratings,
-no-reveal slashing and jailing, the worker's quality EMA and degradation, unscored rounds."""
+validator, deterministic), aggregation (weighted medians of quality and fidelity, deviations on
+both, outliers on either), ratings (the larger deviation of each round), no-reveal slashing and
+jailing, the worker's quality and fidelity EMAs, degradation and substitution, unscored rounds."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import math
 from chain.core.address import from_bech32
 from chain.core.sampling import block_seed, sample_weighted
 from chain.modules.tiqe.keeper import COMMIT, FINAL, REVEAL
-from tests.unit.tiqe_env import COMMUNITY_ADDR, POLY, USER, Env, addr, block_hash, cons
+from tests.unit.tiqe_env import COMMUNITY_ADDR, POLY, PPM, USER, Env, addr, block_hash, cons
 
 
 def one_result(e: Env) -> tuple[int, int]:
@@ -99,8 +100,52 @@ def test_quality_is_the_power_weighted_median_with_deviations_and_outliers() -> 
     assert e.request(rid).status == 4 and e.result(res).quality_ppm == 600_000
     assert e.events_of("tiqe.finalized")[-1] == {
         "result_id": str(res), "request_id": str(rid), "worker": addr("val0"), "quality_ppm": "600000",
-        "scored": "true", "passed": "true",
+        "fidelity_ppm": str(PPM), "scored": "true", "passed": "true",
     }  # fmt: skip
+    assert e.invariants() == []
+
+
+def test_fidelity_is_a_second_weighted_median_and_an_outlier_on_either_number_earns_nothing() -> None:
+    powers = {"val0": 10, "val1": 30, "val2": 25, "val3": 5}
+    e = Env(validators=powers, workers=("val0",))
+    _, res = one_result(e)
+    v1, v2, v3 = (addr(v) for v in ("val1", "val2", "val3"))
+    e.score(res, {v1: (900_000, 850_000), v2: (600_000, 900_000), v3: (620_000, 500_000)})
+    e.end_block()
+    rd = e.round(res)
+    # the same weights 30:25:5 for both numbers, each sorted on its own: quality 600k (25) -> 620k
+    # (5) reaches 30/60; fidelity 500k (5) -> 850k (30) reaches 35/60
+    assert (rd.quality_ppm, rd.fidelity_ppm, rd.scored, rd.passed) == (620_000, 850_000, True, True)
+    assert (e.result(res).quality_ppm, e.result(res).fidelity_ppm) == (620_000, 850_000)
+    by = {m.validator: m for m in rd.members}
+    assert [(by[v].deviation_ppm, by[v].fidelity_deviation_ppm, by[v].outlier) for v in (v1, v2, v3)] == [
+        (280_000, 0, True),  # off on quality
+        (-20_000, 50_000, False),  # within outlier_ppm on both
+        (0, -350_000, True),  # on the quality median, off on fidelity: an outlier all the same
+    ]
+    # each rating window takes the larger magnitude of the two, signed
+    assert [list(e.rating(v).deviations) for v in (v1, v2, v3)] == [[280_000], [50_000], [-350_000]]
+    # only the member within outlier_ppm on both numbers earns the committee's share
+    assert e.m.tiqe.earners(e.q(), res) == [(v2, 25 * 500_000)]
+    assert e.invariants() == []
+
+
+def test_deviating_on_fidelity_alone_costs_rating() -> None:
+    """val3 always hits the quality median but is 300k off on fidelity; val2 is 10k off on quality
+    and 20k on fidelity: each round's deviation is the larger one."""
+    e = Env(validators={"val0": 10, "val1": 10, "val2": 10, "val3": 10}, workers=("val0",))
+    v1, v2, v3 = (addr(v) for v in ("val1", "val2", "val3"))
+    for _ in range(3):
+        _, res = one_result(e)
+        e.score(res, {v1: (700_000, 900_000), v2: (710_000, 880_000), v3: (700_000, 600_000)})
+        e.end_block()
+        assert (e.round(res).quality_ppm, e.round(res).fidelity_ppm) == (700_000, 880_000)
+    assert list(e.rating(v3).deviations) == [-280_000] * 3
+    assert list(e.rating(v2).deviations) == [10_000] * 3  # quality 10k vs fidelity 0: the quality one
+    assert list(e.rating(v1).deviations) == [20_000] * 3  # quality 0, fidelity +20k
+    sigma = math.isqrt(3 * 280_000**2 // 2)
+    assert e.rating(v3).rating_ppm == 1_000_000 - sigma
+    assert e.rating(v3).rating_ppm < e.rating(v1).rating_ppm < e.rating(v2).rating_ppm
     assert e.invariants() == []
 
 
@@ -212,7 +257,7 @@ def test_a_round_short_of_the_quorum_is_final_unscored_and_moves_no_rating() -> 
     e = Env(validators={"val0": 10, "val1": 10, "val2": 10, "val3": 10}, workers=("val0",))
     rid, res = one_result(e)
     worker = e.round(res).worker
-    ema = e.m.registry.get_stats(e.q(), worker, "tiny").quality_ema_ppm
+    before = e.m.registry.get_stats(e.q(), worker, "tiny")
     attacker, honest, silent = addr("val1"), addr("val2"), addr("val3")
     e.commit(attacker, res, 0)
     e.commit(honest, res, 1_000_000)
@@ -221,7 +266,7 @@ def test_a_round_short_of_the_quorum_is_final_unscored_and_moves_no_rating() -> 
     e.reveal(honest, res, 1_000_000)
     e.end_block()
     rd = e.round(res)
-    assert (rd.phase, rd.scored, rd.passed, rd.quality_ppm) == (FINAL, False, True, 0)
+    assert (rd.phase, rd.scored, rd.passed, rd.quality_ppm, rd.fidelity_ppm) == (FINAL, False, True, 0, 0)
     assert [m.weight for m in rd.members] == [str(10 * 500_000)] * 3  # every member's weight is recorded
     assert e.events_of("tiqe.no_quorum")[-1] == {
         "result_id": str(res), "request_id": str(rid), "revealed": "2", "members": "3",
@@ -231,7 +276,8 @@ def test_a_round_short_of_the_quorum_is_final_unscored_and_moves_no_rating() -> 
     for v in (attacker, honest):
         r = e.rating(v)
         assert (list(r.deviations), r.reveals, r.rating_ppm) == ([], 0, 500_000)
-    assert e.m.registry.get_stats(e.q(), worker, "tiny").quality_ema_ppm == ema
+    after = e.m.registry.get_stats(e.q(), worker, "tiny")
+    assert (after.quality_ema_ppm, after.fidelity_ema_ppm) == (before.quality_ema_ppm, before.fidelity_ema_ppm)
     # nobody earns the committee's share: it goes to the community pool with the remainder
     assert e.m.tiqe.earners(e.q(), res) == []
     assert e.result(res).validators_paid in ("", "0")
@@ -284,6 +330,7 @@ def test_the_worker_ema_moves_and_a_degraded_worker_is_jailed_and_slashed() -> N
     e.score(res, {v: 100_000 for v in e.committee(res)})
     e.end_block()
     assert stats(e.q(), worker, "tiny").quality_ema_ppm == 420_000  # 500k + 0.2 x (100k - 500k)
+    assert stats(e.q(), worker, "tiny").fidelity_ema_ppm == 600_000  # 500k + 0.2 x (10^6 - 500k)
     assert e.events_of("tiqe.worker_degraded") == []  # 1 result < min_results
     # a low quality is rejected: the worker is unpaid
     assert (e.result(res).passed, e.result(res).worker_paid) == (False, "0")
@@ -294,6 +341,7 @@ def test_the_worker_ema_moves_and_a_degraded_worker_is_jailed_and_slashed() -> N
     e.end_block()
     assert stats(e.q(), worker, "tiny").quality_ema_ppm == 356_000  # < min_quality 400k after 2 results
     (ev,) = e.events_of("tiqe.worker_degraded")
+    assert e.events_of("tiqe.worker_substituted") == []  # its fidelity is fine
     w = e.m.registry.must_worker(e.q(), worker)
     slashed = bond * 50_000 // 1_000_000
     assert ev == {
@@ -311,3 +359,97 @@ def test_the_worker_ema_moves_and_a_degraded_worker_is_jailed_and_slashed() -> N
     e.end_block()
     assert e.request(rid).status == 5  # FAILED
     assert e.invariants() == []
+
+
+# --- the worker's fidelity ---------------------------------------------------------------------
+def test_a_worker_is_jailed_on_fidelity_alone_while_its_results_pass_and_are_paid() -> None:
+    """Good answers, unlike the registered model's: quality passes and pays every result, the
+    fidelity EMA falls below min_fidelity_ppm after min_results -> jailed, slashed 10%."""
+    e = Env(tiqe={"min_results": "2"})
+    worker = e.workers[0]
+    stats = e.m.registry.get_stats
+    assert (stats(e.q(), worker, "tiny").quality_ema_ppm, stats(e.q(), worker, "tiny").fidelity_ema_ppm) == (
+        500_000, 500_000
+    )  # both EMAs start at initial_quality_ppm
+    bond = int(e.m.registry.must_worker(e.q(), worker).bond)
+    pool = e.balance(COMMUNITY_ADDR)
+    results = []
+    for _ in range(2):
+        _, res = one_result(e)
+        results.append(res)
+        e.score(res, {v: (900_000, 100_000) for v in e.committee(res)})
+        e.end_block()
+    s = stats(e.q(), worker, "tiny")
+    # quality 500k -> 580k -> 644k; fidelity 500k -> 420k -> 356k (< 400k after 2 results)
+    assert (s.quality_ema_ppm, s.fidelity_ema_ppm, s.results) == (644_000, 356_000, 2)
+    for res in results:  # fidelity never decides pass/fail or payment
+        x = e.result(res)
+        assert (x.quality_ppm, x.fidelity_ppm, x.passed, x.worker_paid) == (900_000, 100_000, True, "7")
+        assert e.round(res).passed
+    assert e.events_of("tiqe.worker_degraded") == []
+    (ev,) = e.events_of("tiqe.worker_substituted")
+    slashed = bond * 100_000 // 1_000_000  # slash_fraction_substitution_ppm
+    assert ev == {
+        "result_id": str(results[1]), "worker": worker, "model_id": "tiny", "fidelity_ema_ppm": "356000",
+        "slashed": str(slashed), "jailed_until": str(e.height + 20), "reason": "tiqe fidelity: substitution suspected",
+    }  # fmt: skip
+    w = e.m.registry.must_worker(e.q(), worker)
+    assert w.jailed_until_height == e.height + 20 and int(w.bond) == bond - slashed
+    (jailed,) = e.events_of("registry.worker_jailed")
+    assert jailed["reason"] == "tiqe fidelity: substitution suspected"
+    assert e.balance(COMMUNITY_ADDR) == pool + slashed + sum(int(e.result(x).community_paid) for x in results)
+    rid = e.ask()  # jailed: the next request finds no worker
+    e.end_block()
+    assert e.request(rid).status == 5
+    assert e.invariants() == []
+
+
+def _both_rules_fire(tiqe: dict[str, str]) -> tuple[Env, str, int, int]:
+    """Two results of quality 100k and fidelity 100k with min_results 2: (env, worker, its bond
+    before, the second result id)."""
+    e = Env(tiqe={"min_results": "2", **tiqe})
+    worker = e.workers[0]
+    bond = int(e.m.registry.must_worker(e.q(), worker).bond)
+    res = 0
+    for _ in range(2):
+        _, res = one_result(e)
+        e.score(res, {v: (100_000, 100_000) for v in e.committee(res)})
+        e.end_block()
+    return e, worker, bond, res
+
+
+def test_both_rules_in_one_round_jail_once_and_slash_once_by_the_larger_fraction() -> None:
+    e, worker, bond, res = _both_rules_fire({})
+    slashed = bond * 100_000 // 1_000_000  # substitution's 10% > degradation's 5%
+    assert [x["amount"] for x in e.events_of("registry.worker_slashed")] == [str(slashed)]
+    assert [x["reason"] for x in e.events_of("registry.worker_jailed")] == ["tiqe fidelity: substitution suspected"]
+    (deg,) = e.events_of("tiqe.worker_degraded")
+    (sub,) = e.events_of("tiqe.worker_substituted")
+    assert (deg["slashed"], sub["slashed"]) == ("0", str(slashed))  # the amount once, on the rule that slashed
+    assert deg["jailed_until"] == sub["jailed_until"] == str(e.height + 20)
+    assert (deg["result_id"], deg["quality_ema_ppm"], sub["fidelity_ema_ppm"]) == (str(res), "356000", "356000")
+    assert int(e.m.registry.must_worker(e.q(), worker).bond) == bond - slashed
+    assert e.invariants() == []
+
+
+def test_both_rules_with_equal_fractions_slash_for_degradation() -> None:
+    e, worker, bond, _ = _both_rules_fire({"slash_fraction_substitution_ppm": "50000"})
+    slashed = bond * 50_000 // 1_000_000
+    assert [x["reason"] for x in e.events_of("registry.worker_slashed")] == ["tiqe quality degradation"]
+    (deg,) = e.events_of("tiqe.worker_degraded")
+    (sub,) = e.events_of("tiqe.worker_substituted")
+    assert (deg["slashed"], sub["slashed"]) == (str(slashed), "0")
+    assert int(e.m.registry.must_worker(e.q(), worker).bond) == bond - slashed
+
+
+def test_the_fidelity_ema_uses_its_own_alpha_and_threshold() -> None:
+    e = Env(tiqe={"min_results": "1", "fidelity_alpha_ppm": "500000", "min_fidelity_ppm": "0"})
+    worker = e.workers[0]
+    _, res = one_result(e)
+    e.score(res, {v: (800_000, 0) for v in e.committee(res)})
+    e.end_block()
+    s = e.m.registry.get_stats(e.q(), worker, "tiny")
+    assert (s.quality_ema_ppm, s.fidelity_ema_ppm) == (560_000, 250_000)  # alphas 0.2 and 0.5
+    # min_fidelity_ppm 0: no EMA is below it, nobody is jailed
+    assert e.events_of("tiqe.worker_substituted") == []
+    assert e.m.registry.must_worker(e.q(), worker).jailed_until_height == 0

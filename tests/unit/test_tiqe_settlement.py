@@ -1,6 +1,6 @@
 """inference with tiqe bound: SCORING until every result has its verdict, the swarm's best answer
-(argmax quality, ties by worker address bytes), passed results paid, rejected ones refunded,
-and `finalize_result` refusing what it must never see."""
+(argmax quality, ties by the higher fidelity, then by worker address bytes), passed results paid,
+rejected ones refunded, and `finalize_result` refusing what it must never see."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ SCORING = inf_types.REQUEST_STATUS_SCORING
 COMPLETED = inf_types.REQUEST_STATUS_COMPLETED
 
 
-def score_round(e: Env, res: int, score: int) -> None:
-    e.score(res, {v: score for v in e.committee(res)})
+def score_round(e: Env, res: int, score: int, fidelity: int = 1_000_000) -> None:
+    e.score(res, {v: (score, fidelity) for v in e.committee(res)})
 
 
 def test_a_swarm_answer_is_the_best_quality_and_only_passed_results_are_paid() -> None:
@@ -62,12 +62,12 @@ def test_a_swarm_answer_is_the_best_quality_and_only_passed_results_are_paid() -
     assert e.balance(ESCROW_ADDR) == 0 and r.escrow == "0"
     assert e.events_of("inference.completed")[-1] == {
         "request_id": str(rid), "answer_result_id": str(res[2]), "worker": worker[res[2]],
-        "quality_ppm": "800000", "refund": "277",
+        "quality_ppm": "800000", "fidelity_ppm": "1000000", "refund": "277",
     }  # fmt: skip
     assert e.invariants() == []
 
 
-def test_equal_qualities_pick_the_lower_worker_address() -> None:
+def test_equal_qualities_and_fidelities_pick_the_lower_worker_address() -> None:
     e = Env(workers=("w0", "w1", "w2"))
     rid = e.answer(redundancy=3)
     res = e.result_ids(rid)
@@ -77,6 +77,28 @@ def test_equal_qualities_pick_the_lower_worker_address() -> None:
     r = e.request(rid)
     best = min(res, key=lambda x: from_bech32(e.result(x).worker))
     assert r.status == COMPLETED and r.answer_result_id == best
+
+
+def test_equal_qualities_pick_the_higher_fidelity_never_over_a_better_quality() -> None:
+    e = Env(workers=("w0", "w1", "w2"))
+    rid = e.answer(redundancy=3)
+    res = sorted(e.result_ids(rid), key=lambda x: from_bech32(e.result(x).worker))
+    # the lowest address ties on quality with lower fidelity: the tie goes to fidelity, not address
+    for x, f in zip(res, (600_000, 900_000, 750_000), strict=True):
+        score_round(e, x, 700_000, fidelity=f)
+    e.end_block()
+    r = e.request(rid)
+    assert r.status == COMPLETED and r.answer_result_id == res[1]
+    assert [e.result(x).fidelity_ppm for x in res] == [600_000, 900_000, 750_000]
+    assert e.events_of("inference.completed")[-1]["fidelity_ppm"] == "900000"
+    # quality first: a better quality wins over any fidelity
+    rid = e.answer(redundancy=3)
+    res = sorted(e.result_ids(rid), key=lambda x: from_bech32(e.result(x).worker))
+    for x, (q, f) in zip(res, ((700_000, 1_000_000), (700_001, 100_000), (700_000, 999_999)), strict=True):
+        score_round(e, x, q, fidelity=f)
+    e.end_block()
+    assert e.request(rid).answer_result_id == res[1]
+    assert e.invariants() == []
 
 
 def test_unscored_results_pass_and_are_paid() -> None:
@@ -100,14 +122,16 @@ def test_finalize_result_refuses_what_only_a_bug_would_send() -> None:
     (res,) = e.result_ids(rid)
     k = e.m.inference
     with pytest.raises(RuntimeError, match="no result"):
-        e.run(lambda ctx: k.finalize_result(ctx, res + 1, 1, True))
+        e.run(lambda ctx: k.finalize_result(ctx, res + 1, quality_ppm=1, fidelity_ppm=1, scored=True))
     with pytest.raises(RuntimeError, match="unscored"):
-        e.run(lambda ctx: k.finalize_result(ctx, res, 5, False))
+        e.run(lambda ctx: k.finalize_result(ctx, res, quality_ppm=5, fidelity_ppm=0, scored=False))
+    with pytest.raises(RuntimeError, match="unscored"):
+        e.run(lambda ctx: k.finalize_result(ctx, res, quality_ppm=0, fidelity_ppm=5, scored=False))
     score_round(e, res, 900_000)
     e.end_block()
     assert e.request(rid).status == COMPLETED
     with pytest.raises(RuntimeError, match="not waiting"):
-        e.run(lambda ctx: k.finalize_result(ctx, res, 1, True))
+        e.run(lambda ctx: k.finalize_result(ctx, res, quality_ppm=1, fidelity_ppm=1, scored=True))
     alone = InferenceKeeper(e.m.auth, e.m.bank, e.m.registry)
     with pytest.raises(RuntimeError, match="without a scorer"):
-        e.run(lambda ctx: alone.finalize_result(ctx, res, 1, True))
+        e.run(lambda ctx: alone.finalize_result(ctx, res, quality_ppm=1, fidelity_ppm=1, scored=True))

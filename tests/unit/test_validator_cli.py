@@ -151,7 +151,7 @@ def test_status_shows_validator_rating_tasks_and_state(
     chain.bond()
     rid = chain.open_round([ADDR, OTHER.address])
     with ValidatorState(load_config(cfg_path, check_scoring=False).validator.state_file, ADDR) as st:
-        st.save_score(rid, 1, Score(420_000, b"s" * 32))
+        st.save_score(rid, 1, Score(420_000, 870_000, b"s" * 32))
         st.mark_sending(rid, Action.COMMIT, 5)
     assert main(["validator", "status", "--config", str(cfg_path)]) == 0
     text = capsys.readouterr().out
@@ -159,7 +159,10 @@ def test_status_shows_validator_rating_tasks_and_state(
     assert "rating: 50.00%" in text
     assert f"result {rid} COMMIT" in text
     assert "commit.sending=1" in text
-    assert "score 420000 ppm" in text
+    assert "quality 420000 ppm, fidelity 870000 ppm" in text
+    assert main(["validator", "status", "--config", str(cfg_path), "-o", "json"]) == 0
+    (recent,) = json.loads(capsys.readouterr().out)["recent_scores"]
+    assert (recent["quality_ppm"], recent["fidelity_ppm"]) == (420_000, 870_000)
 
 
 def test_serve_stops_on_sigterm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -189,12 +189,12 @@ class FakeChain:
                 return 6, "reveal while commits are still open"
             if not mem.commitment or mem.revealed:
                 return 7, "nothing to reveal"
-            if m.score_ppm > 1_000_000:
+            if m.quality_ppm > 1_000_000 or m.fidelity_ppm > 1_000_000:
                 return 8, "score out of range"
-            if commitment(m.score_ppm, m.salt, m.validator) != mem.commitment:
+            if commitment(m.quality_ppm, m.fidelity_ppm, m.salt, m.validator) != mem.commitment:
                 return 9, "reveal does not open the commitment"
             mem.revealed = True
-            mem.score_ppm = m.score_ppm
+            mem.quality_ppm, mem.fidelity_ppm = m.quality_ppm, m.fidelity_ppm
             return 0, ""
         raise AssertionError(f"unexpected msg {type(m).__name__}")
 
@@ -246,12 +246,11 @@ class FakeChain:
                 return mem
         return None
 
-    def commit_for(self, rid: int, signer: Signer, score_ppm: int, salt: bytes = b"\x01" * 32) -> None:
-        assert self.apply(
-            tiqe_tx.MsgCommitScore(
-                validator=signer.address, result_id=rid, commitment=commitment(score_ppm, salt, signer.address)
-            )
-        ) == (0, "")
+    def commit_for(
+        self, rid: int, signer: Signer, quality_ppm: int, fidelity_ppm: int = 1_000_000, salt: bytes = b"\x01" * 32
+    ) -> None:
+        c = commitment(quality_ppm, fidelity_ppm, salt, signer.address)
+        assert self.apply(tiqe_tx.MsgCommitScore(validator=signer.address, result_id=rid, commitment=c)) == (0, "")
 
     def tasks_of(self, validator: str) -> list[tiqe_q.ValidatorTask]:
         out = []
@@ -287,10 +286,17 @@ class FakeChain:
 
 
 class FakeScorer:
-    """Scores `fn(prompt, response)`; counts calls and the most scorings running at once."""
+    """Scores quality `fn(prompt, response)` and fidelity `fidelity(prompt, response)`; counts calls
+    and the most scorings running at once."""
 
-    def __init__(self, fn: Callable[[str, str], float] = lambda p, r: 0.75, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        fn: Callable[[str, str], float] = lambda p, r: 0.75,
+        delay: float = 0.0,
+        fidelity: Callable[[str, str], float] = lambda p, r: 0.9,
+    ) -> None:
         self.fn = fn
+        self.fidelity = fidelity
         self.delay = delay
         self.calls: list[tuple[str, str]] = []
         self.capped: list[bool] = []
@@ -321,7 +327,8 @@ class FakeScorer:
             StageVerdict("relevance", s, 2.0, {"cosine": s}),
             StageVerdict("quality", s, 1.0, {}),
         ]
-        return Verdict(score=s, stages=stages, used_judge=False, decided_by="quality", latency_ms=3.0)
+        f = self.fidelity(prompt, response)
+        return Verdict(score=s, stages=stages, used_judge=False, decided_by="quality", latency_ms=3.0, fidelity=f)
 
 
 def make_config(tmp_path: Path, **validator: Any) -> ValidatorConfig:
@@ -419,13 +426,25 @@ def events(caplog: pytest.LogCaptureFixture) -> list[str]:
 # -- pure helpers ----------------------------------------------------------------------
 
 
-def test_commitment_is_score_8_bytes_be_then_salt_then_address() -> None:
+def test_commitment_is_quality_then_fidelity_8_bytes_be_then_salt_then_address() -> None:
     salt = bytes(range(32))
-    expect = hashlib.sha256((700_001).to_bytes(8, "big") + salt + ADDR.encode()).digest()
-    assert commitment(700_001, salt, ADDR) == expect
+    expect = hashlib.sha256(
+        (700_001).to_bytes(8, "big") + (900_000).to_bytes(8, "big") + salt + ADDR.encode()
+    ).digest()
+    assert commitment(700_001, 900_000, salt, ADDR) == expect
     assert len(expect) == 32
-    assert commitment(700_002, salt, ADDR) != expect
-    assert commitment(700_001, salt, OTHER.address) != expect
+    assert commitment(700_002, 900_000, salt, ADDR) != expect
+    assert commitment(700_001, 900_001, salt, ADDR) != expect
+    assert commitment(900_000, 700_001, salt, ADDR) != expect
+    assert commitment(700_001, 900_000, bytes(32), ADDR) != expect
+    assert commitment(700_001, 900_000, salt, OTHER.address) != expect
+
+
+def test_commitment_matches_the_chain() -> None:
+    from chain.modules.tiqe.keeper import score_commitment  # the test may look; the service may not
+
+    salt = b"\x03" * 32
+    assert commitment(1, 999_999, salt, ADDR) == score_commitment(1, 999_999, salt, ADDR)
 
 
 # -- start-up ---------------------------------------------------------------------------
@@ -488,21 +507,27 @@ def test_commit_then_reveal_opens_the_commitment(tmp_path: Path) -> None:
     chain.bond()
     rid = chain.open_round([OTHER.address, ADDR], prompt="2+2?", response="4")
     chain.commit_for(rid, OTHER, 900_000)  # ours closes the commit window
-    h = Harness(tmp_path, chain, scorer=FakeScorer(lambda p, r: 0.8123456))
+    h = Harness(tmp_path, chain, scorer=FakeScorer(lambda p, r: 0.8123456, fidelity=lambda p, r: 0.3456784))
     run(h.run_until(lambda: revealed(chain, rid)))
     assert chain.subscribes[:2] == [f"tiqe.committee.validator='{ADDR}'", f"tiqe.reveal.validator='{ADDR}'"]
     (c,) = chain.sent_of(tiqe_tx.MsgCommitScore)
     (r,) = chain.sent_of(tiqe_tx.MsgRevealScore)
     assert (c.validator, c.result_id, r.validator, r.result_id) == (ADDR, rid, ADDR, rid)
-    assert r.score_ppm == to_ppm(0.8123456) == 812_346
+    assert r.quality_ppm == to_ppm(0.8123456) == 812_346
+    assert r.fidelity_ppm == to_ppm(0.3456784) == 345_678
     assert len(r.salt) == 32
-    assert c.commitment == hashlib.sha256(r.score_ppm.to_bytes(8, "big") + r.salt + ADDR.encode()).digest()
+    assert c.commitment == hashlib.sha256(
+        r.quality_ppm.to_bytes(8, "big") + r.fidelity_ppm.to_bytes(8, "big") + r.salt + ADDR.encode()
+    ).digest()
     assert h.scorer.calls == [("2+2?", "4")]
     rec = stored(tmp_path, rid)
     assert rec.request_id == chain.rounds[rid].request_id
-    assert (rec.score.score_ppm, rec.score.salt, rec.score.behaviour) == (r.score_ppm, r.salt, "honest")
+    assert (rec.score.quality_ppm, rec.score.fidelity_ppm, rec.score.salt, rec.score.behaviour) == (
+        r.quality_ppm, r.fidelity_ppm, r.salt, "honest"
+    )  # fmt: skip
     verdict = json.loads(rec.score.verdict)
-    assert verdict["honest_ppm"] == 812_346 and [s["name"] for s in verdict["stages"]] == ["relevance", "quality"]
+    assert (verdict["honest_quality_ppm"], verdict["honest_fidelity_ppm"]) == (812_346, 345_678)
+    assert [s["name"] for s in verdict["stages"]] == ["relevance", "quality"]
     assert rec.tx(Action.COMMIT).ok and rec.tx(Action.REVEAL).ok
     assert h.metrics.value("polylink_validator_tasks_total", {"action": "commit", "outcome": "ok"}) == 1
     assert h.metrics.value("polylink_validator_tasks_total", {"action": "reveal", "outcome": "ok"}) == 1
@@ -543,11 +568,11 @@ def test_reveal_after_restart_uses_the_stored_score_and_salt(tmp_path: Path) -> 
     first = stored(tmp_path, rid).score
     # the commit deadline passes while the validator is down
     chain.open_reveal(rid)
-    h2 = Harness(tmp_path, chain, scorer=FakeScorer(lambda p, r: 0.9))
+    h2 = Harness(tmp_path, chain, scorer=FakeScorer(lambda p, r: 0.9, fidelity=lambda p, r: 0.1))
     run(h2.run_until(lambda: revealed(chain, rid)))
     assert h2.scorer.calls == []
     (r,) = chain.sent_of(tiqe_tx.MsgRevealScore)
-    assert (r.score_ppm, r.salt) == (300_000, first.salt)
+    assert (r.quality_ppm, r.fidelity_ppm, r.salt) == (300_000, 900_000, first.salt)
     assert len(chain.sent_of(tiqe_tx.MsgCommitScore)) == 1
 
 
@@ -557,11 +582,11 @@ def test_a_stored_but_uncommitted_score_is_reused(tmp_path: Path) -> None:
     rid = chain.open_round([ADDR, OTHER.address])
     salt = b"\x07" * 32
     with ValidatorState(make_config(tmp_path).validator.state_file, ADDR) as st:
-        st.save_score(rid, chain.rounds[rid].request_id, Score(123_456, salt, "{}"))
+        st.save_score(rid, chain.rounds[rid].request_id, Score(123_456, 654_321, salt, "{}"))
     h = Harness(tmp_path, chain)
     run(h.run_until(lambda: committed(chain, rid), then=0.1))
     (c,) = chain.sent_of(tiqe_tx.MsgCommitScore)
-    assert c.commitment == commitment(123_456, salt, ADDR)
+    assert c.commitment == commitment(123_456, 654_321, salt, ADDR)
     assert h.scorer.calls == []
 
 
@@ -585,11 +610,11 @@ def test_restart_finds_the_recorded_tx_on_chain_and_sends_nothing(tmp_path: Path
     rid = chain.open_round([ADDR, OTHER.address])
     salt = b"\x09" * 32
     # the first life broadcast its commit and died before seeing it land
-    msg = tiqe_tx.MsgCommitScore(validator=ADDR, result_id=rid, commitment=commitment(600_000, salt, ADDR))
+    msg = tiqe_tx.MsgCommitScore(validator=ADDR, result_id=rid, commitment=commitment(600_000, 700_000, salt, ADDR))
     chain.auto_block = False
     res = run(chain.send([msg], SIGNER))
     with ValidatorState(make_config(tmp_path).validator.state_file, ADDR) as st:
-        st.save_score(rid, chain.rounds[rid].request_id, Score(600_000, salt, "{}"))
+        st.save_score(rid, chain.rounds[rid].request_id, Score(600_000, 700_000, salt, "{}"))
         st.mark_sending(rid, Action.COMMIT, chain.height)
         st.mark_broadcast(rid, Action.COMMIT, res.hash)
     chain.produce_block()
@@ -612,7 +637,7 @@ def test_restart_resends_the_same_commit_after_the_grace(tmp_path: Path) -> None
     salt = b"\x0a" * 32
     # the first life recorded its intent and died before the node accepted anything
     with ValidatorState(make_config(tmp_path).validator.state_file, ADDR) as st:
-        st.save_score(rid, chain.rounds[rid].request_id, Score(250_000, salt, "{}"))
+        st.save_score(rid, chain.rounds[rid].request_id, Score(250_000, 950_000, salt, "{}"))
         st.mark_sending(rid, Action.COMMIT, chain.height)
     h = Harness(tmp_path, chain, resend_grace_blocks=2)
 
@@ -627,7 +652,7 @@ def test_restart_resends_the_same_commit_after_the_grace(tmp_path: Path) -> None
 
     run(scenario())
     (c,) = chain.sent_of(tiqe_tx.MsgCommitScore)
-    assert c.commitment == commitment(250_000, salt, ADDR)
+    assert c.commitment == commitment(250_000, 950_000, salt, ADDR)
 
 
 def test_checktx_rejection_is_retried_on_the_next_poll(tmp_path: Path) -> None:
@@ -666,10 +691,11 @@ def test_a_stored_score_that_does_not_open_the_round_commitment_is_not_revealed(
     chain = FakeChain()
     chain.bond()
     rid = chain.open_round([ADDR])
-    chain.member(rid, ADDR).commitment = commitment(1, b"\x02" * 32, ADDR)  # type: ignore[union-attr]
+    # the round holds (1, 5): the stored score agrees on quality, not on fidelity
+    chain.member(rid, ADDR).commitment = commitment(1, 5, b"\x02" * 32, ADDR)  # type: ignore[union-attr]
     chain.open_reveal(rid)
     with ValidatorState(make_config(tmp_path).validator.state_file, ADDR) as st:
-        st.save_score(rid, 1, Score(2, b"\x02" * 32))
+        st.save_score(rid, 1, Score(1, 6, b"\x02" * 32))
     h = Harness(tmp_path, chain)
     with caplog.at_level("ERROR", logger=LOGGER):
         run(h.run_until(lambda: "task.commitment_mismatch" in events(caplog), then=0.2))
@@ -706,7 +732,7 @@ def test_scoring_failure_is_counted_and_retried(tmp_path: Path) -> None:
     run(h.run_until(lambda: committed(chain, rid)))
     assert h.metrics.value("polylink_validator_errors_total", {"kind": "scoring"}) == 2
     assert h.metrics.value("polylink_validator_tasks_total", {"action": "commit", "outcome": "error"}) == 2
-    assert stored(tmp_path, rid).score.score_ppm == 500_000
+    assert stored(tmp_path, rid).score.quality_ppm == 500_000
 
 
 def test_an_unknown_result_is_an_error_not_a_commit(tmp_path: Path) -> None:
@@ -726,10 +752,17 @@ def test_an_unknown_result_is_an_error_not_a_commit(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("behaviour", "expect"),
-    [("zero", lambda rng: 0), ("max", lambda rng: 1_000_000), ("random", lambda rng: rng.randrange(1_000_001))],
+    [
+        ("zero", lambda rng: (0, 0)),
+        ("max", lambda rng: (1_000_000, 1_000_000)),
+        ("random", lambda rng: (rng.randrange(1_000_001), rng.randrange(1_000_001))),
+    ],
 )
-def test_score_replacing_behaviours(
-    behaviour: str, expect: Callable[[random.Random], int], tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_score_replacing_behaviours_replace_both_numbers(
+    behaviour: str,
+    expect: Callable[[random.Random], tuple[int, int]],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     chain = FakeChain()
     chain.bond()
@@ -746,10 +779,12 @@ def test_score_replacing_behaviours(
         run(h.run_until(lambda: revealed(chain, rid)))
     want = expect(random.Random(7))
     (r,) = chain.sent_of(tiqe_tx.MsgRevealScore)
-    assert r.score_ppm == want
+    assert (r.quality_ppm, r.fidelity_ppm) == want
     rec = stored(tmp_path, rid)
     assert rec.score.behaviour == behaviour
-    assert json.loads(rec.score.verdict)["honest_ppm"] == 600_000
+    assert (rec.score.quality_ppm, rec.score.fidelity_ppm) == want
+    verdict = json.loads(rec.score.verdict)
+    assert (verdict["honest_quality_ppm"], verdict["honest_fidelity_ppm"]) == (600_000, 900_000)
     assert "byzantine.score" in events(caplog) and "validator.byzantine" in events(caplog)
 
 
@@ -766,7 +801,8 @@ def test_no_reveal_commits_and_never_reveals(tmp_path: Path, caplog: pytest.LogC
     assert chain.sent_of(tiqe_tx.MsgRevealScore) == []
     assert not revealed(chain, rid)
     assert events(caplog).count("task.withheld") == 1  # once, not on every poll
-    assert stored(tmp_path, rid).score.score_ppm == 750_000  # it scores honestly, it just never reveals
+    # it scores honestly, it just never reveals
+    assert (stored(tmp_path, rid).score.quality_ppm, stored(tmp_path, rid).score.fidelity_ppm) == (750_000, 900_000)
 
 
 @pytest.mark.parametrize("in_check", [True, False])
@@ -793,22 +829,25 @@ def test_copy_tries_an_early_reveal_which_the_chain_refuses(
     chain.open_reveal(rid)
     h2 = Harness(tmp_path, chain, behaviour="copy", allow_byzantine=True)
     run(h2.run_until(lambda: revealed(chain, rid)))
-    assert chain.member(rid, ADDR).score_ppm == 750_000  # type: ignore[union-attr]
+    mem = chain.member(rid, ADDR)
+    assert mem is not None and (mem.quality_ppm, mem.fidelity_ppm) == (750_000, 900_000)
 
 
 def test_copy_copies_scores_a_leaky_chain_shows(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     chain = FakeChain()
     chain.bond()
     rid = chain.open_round([ADDR, OTHER.address, THIRD.address])
-    for who, score in ((OTHER, 100_000), (THIRD, 300_000)):
-        chain.commit_for(rid, who, score)
+    for who, score, fid in ((OTHER, 100_000, 800_000), (THIRD, 300_000, 600_000)):
+        chain.commit_for(rid, who, score, fid)
         mem = chain.member(rid, who.address)
         assert mem is not None
-        mem.revealed, mem.score_ppm = True, score  # a chain bug: scores visible during COMMIT
+        # a chain bug: scores visible during COMMIT
+        mem.revealed, mem.quality_ppm, mem.fidelity_ppm = True, score, fid
     h = Harness(tmp_path, chain, behaviour="copy", allow_byzantine=True)
     with caplog.at_level("WARNING", logger=LOGGER):
         run(h.run_until(lambda: committed(chain, rid), then=0.1))
-    assert stored(tmp_path, rid).score.score_ppm == 100_000  # median_low of what it saw
+    # median_low of what it saw, each number on its own
+    assert (stored(tmp_path, rid).score.quality_ppm, stored(tmp_path, rid).score.fidelity_ppm) == (100_000, 600_000)
     assert "byzantine.copy.copied" in events(caplog)
     # every member committed, so the window closed: no early reveal is attempted
     assert "byzantine.copy.early_reveal_skipped" in events(caplog)
@@ -866,7 +905,7 @@ def test_metrics_move(tmp_path: Path) -> None:
     chain = FakeChain()
     chain.bond()
     rids = [chain.open_round([ADDR]) for _ in range(3)]
-    h = Harness(tmp_path, chain, scorer=FakeScorer(lambda p, r: 0.45))
+    h = Harness(tmp_path, chain, scorer=FakeScorer(lambda p, r: 0.45, fidelity=lambda p, r: 0.85))
     run(h.run_until(lambda: all(revealed(chain, r) for r in rids)))
     v = h.metrics.value
     assert v("polylink_validator_tasks_total", {"action": "commit", "outcome": "ok"}) == 3
@@ -878,6 +917,9 @@ def test_metrics_move(tmp_path: Path) -> None:
     assert v("polylink_validator_scores_sum") == 3 * 450_000
     assert v("polylink_validator_scores_bucket", {"le": "400000.0"}) == 0
     assert v("polylink_validator_scores_bucket", {"le": "500000.0"}) == 3
+    assert v("polylink_validator_fidelities_count") == 3
+    assert v("polylink_validator_fidelities_sum") == 3 * 850_000
+    assert v("polylink_validator_fidelities_bucket", {"le": "800000.0"}) == 0
     assert v("polylink_validator_inflight") == 0
     text = h.metrics.exposition().decode()
     for name in (
@@ -885,6 +927,7 @@ def test_metrics_move(tmp_path: Path) -> None:
         "polylink_validator_scoring_seconds_bucket",
         "polylink_validator_stage_seconds_bucket",
         "polylink_validator_scores_bucket",
+        "polylink_validator_fidelities_bucket",
         "polylink_validator_errors_total",
         "polylink_validator_inflight",
     ):

@@ -16,7 +16,7 @@ and `workers` are registered through registry messages at height 1.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
@@ -246,22 +246,31 @@ class Env:
     def rating(self, validator: str) -> types_pb2.ValidatorRating:
         return self.m.tiqe.get_rating(self.q(), validator)
 
-    def commit(self, validator: str, result_id: int, score: int, salt: bytes = b"salt") -> Any:
-        c = score_commitment(score, salt, validator)
+    def commit(
+        self, validator: str, result_id: int, score: int, salt: bytes = b"salt", fidelity: int = PPM
+    ) -> Any:
+        """Commit quality `score` and `fidelity` (default 10^6: the registered model's answer)."""
+        c = score_commitment(score, fidelity, salt, validator)
         return self.deliver(tx_pb2.MsgCommitScore(validator=validator, result_id=result_id, commitment=c))
 
-    def reveal(self, validator: str, result_id: int, score: int, salt: bytes = b"salt") -> Any:
+    def reveal(
+        self, validator: str, result_id: int, score: int, salt: bytes = b"salt", fidelity: int = PPM
+    ) -> Any:
         return self.deliver(
-            tx_pb2.MsgRevealScore(validator=validator, result_id=result_id, score_ppm=score, salt=salt)
+            tx_pb2.MsgRevealScore(
+                validator=validator, result_id=result_id, quality_ppm=score, fidelity_ppm=fidelity, salt=salt
+            )
         )
 
-    def score(self, result_id: int, scores: dict[str, int]) -> None:
+    def score(self, result_id: int, scores: Mapping[str, int | tuple[int, int]]) -> None:
         """Every named member commits, then reveals, in this block (the reveal window opens
-        only when the whole committee committed: name them all, or close the window first)."""
-        for v, s in scores.items():
-            self.commit(v, result_id, s)
-        for v, s in scores.items():
-            self.reveal(v, result_id, s)
+        only when the whole committee committed: name them all, or close the window first).
+        A score is a quality (fidelity 10^6) or a (quality, fidelity) pair."""
+        pairs = {v: (s, PPM) if isinstance(s, int) else s for v, s in scores.items()}
+        for v, (q, f) in pairs.items():
+            self.commit(v, result_id, q, fidelity=f)
+        for v, (q, f) in pairs.items():
+            self.reveal(v, result_id, q, fidelity=f)
 
     def validator(self, name_or_addr: str) -> Any:
         op = name_or_addr if name_or_addr.startswith("poly1") else addr(name_or_addr)

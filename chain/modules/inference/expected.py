@@ -77,8 +77,9 @@ class Scorer(Protocol):
 
     def results_ready(self, ctx: Context, request: types_pb2.Request, results: list[types_pb2.Result]) -> None:
         """Every result of `request` (now SCORING) is in, by result id: start judging them.
-        The scorer answers through `InferenceKeeper.finalize_result`, once per result, now
-        (a result nobody can score) or in a later block."""
+        The scorer answers through `InferenceKeeper.finalize_result(ctx, result_id, *,
+        quality_ppm, fidelity_ppm, scored)`, once per result, now (a result nobody can score)
+        or in a later block: quality decides pass/fail, fidelity breaks a swarm's quality ties."""
         ...
 
     def pass_ppm(self, ctx: Context) -> int:

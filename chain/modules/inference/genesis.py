@@ -126,12 +126,14 @@ def validate_genesis(gs: genesis_pb2.GenesisState) -> None:
 
 def _validate_verdict(res: types_pb2.Result, request_status: int) -> None:
     """A result is final (scored or passed) exactly when its request says so: always once
-    COMPLETED, never before SCORING; an unscored result has quality 0."""
+    COMPLETED, never before SCORING; an unscored result has quality and fidelity 0."""
     where = f"result {res.id}"
     if res.quality_ppm > PPM:
         raise ErrInvalidGenesis.wrap(f"{where}: quality_ppm > {PPM}")
-    if not res.scored and res.quality_ppm:
-        raise ErrInvalidGenesis.wrap(f"{where}: an unscored result has quality 0")
+    if res.fidelity_ppm > PPM:
+        raise ErrInvalidGenesis.wrap(f"{where}: fidelity_ppm > {PPM}")
+    if not res.scored and (res.quality_ppm or res.fidelity_ppm):
+        raise ErrInvalidGenesis.wrap(f"{where}: an unscored result has quality and fidelity 0")
     if request_status == COMPLETED and not is_final(res):
         raise ErrInvalidGenesis.wrap(f"{where}: its request is COMPLETED but it has no verdict")
     if request_status not in (SCORING, COMPLETED) and is_final(res):

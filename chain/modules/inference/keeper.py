@@ -14,8 +14,8 @@ block's txs, first expiring deadlines, then assigning PENDING requests):
 
   Every result in, with a scorer bound (the app binds tiqe): SCORING, nothing
   settled; the scorer calls `finalize_result` once per result, and when the
-  last one is final: answer = the best quality (ties: lower worker address
-  bytes), every passed result settled, rejected ones' fees refunded with the
+  last one is final: answer = the best quality (ties: higher fidelity, then
+  lower worker address bytes), every passed result settled, rejected ones' fees refunded with the
   rest -> COMPLETED. Without a scorer (inference tested alone): every result
   settled at once, answer = the lowest result id -> COMPLETED.
 
@@ -145,8 +145,9 @@ def is_final(res: types_pb2.Result) -> bool:
 
 
 def best_result(results: list[types_pb2.Result]) -> types_pb2.Result:
-    """argmax quality_ppm; ties: the lower worker address bytes."""
-    return min(results, key=lambda x: (-x.quality_ppm, from_bech32(x.worker)))
+    """argmax quality_ppm; ties: the higher fidelity_ppm, then the lower worker address bytes.
+    Fidelity only breaks ties: a likelier-looking answer never beats a better one."""
+    return min(results, key=lambda x: (-x.quality_ppm, -x.fidelity_ppm, from_bech32(x.worker)))
 
 
 class InferenceKeeper:
@@ -664,12 +665,15 @@ class InferenceKeeper:
         self.scorer.results_ready(ctx, r, self.results_of(ctx, r))
         r.CopyFrom(self.must_get_request(ctx, r.id))
 
-    def finalize_result(self, ctx: Context, result_id: int, quality_ppm: int, scored: bool) -> None:
-        """The scorer's verdict on one result: quality and passed (quality >= the scorer's
-        pass_ppm, or True when not scored). Once every result of the request is final:
-        answer = the best quality (ties: lower worker address bytes), each passed result
-        settled, a rejected result's fee left in escrow and refunded with the rest ->
-        COMPLETED. A result unknown, already final or of a request not SCORING is a bug."""
+    def finalize_result(
+        self, ctx: Context, result_id: int, *, quality_ppm: int, fidelity_ppm: int, scored: bool
+    ) -> None:
+        """The scorer's verdict on one result: quality, fidelity and passed (quality >= the
+        scorer's pass_ppm, or True when not scored; fidelity never changes it). Once every
+        result of the request is final: answer = `best_result` (the best quality; ties: higher
+        fidelity, then lower worker address bytes), each passed result settled, a rejected
+        result's fee left in escrow and refunded with the rest -> COMPLETED. A result unknown,
+        already final or of a request not SCORING is a bug."""
         if self.scorer is None:
             raise RuntimeError("finalize_result without a scorer bound")
         res = self.get_result(ctx, result_id)
@@ -678,9 +682,12 @@ class InferenceKeeper:
         r = self.must_get_request(ctx, res.request_id)
         if r.status != SCORING or is_final(res):
             raise RuntimeError(f"finalize_result: result {result_id} is not waiting for a score")
-        if not scored and quality_ppm != 0:
-            raise RuntimeError(f"finalize_result: unscored result {result_id} with quality {quality_ppm}")
+        if not scored and (quality_ppm != 0 or fidelity_ppm != 0):
+            raise RuntimeError(
+                f"finalize_result: unscored result {result_id} with quality {quality_ppm}, fidelity {fidelity_ppm}"
+            )
         res.quality_ppm = quality_ppm
+        res.fidelity_ppm = fidelity_ppm
         res.scored = scored
         res.passed = quality_ppm >= self.scorer.pass_ppm(ctx) if scored else True
         self.set_result(ctx, res)
@@ -704,6 +711,7 @@ class InferenceKeeper:
                 answer_result_id=answer.id,
                 worker=answer.worker,
                 quality_ppm=answer.quality_ppm,
+                fidelity_ppm=answer.fidelity_ppm,
                 refund=refund,
             )
         )

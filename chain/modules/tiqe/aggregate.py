@@ -1,4 +1,4 @@
-"""The integer arithmetic of a round's verdict: weighted median, deviations, ratings, worker EMA.
+"""The integer arithmetic of a round's verdict: weighted median, deviations, ratings, worker EMAs.
 
 Pure functions on integers (ppm), so every node computes the same verdict and
 tests (and the validator process) can check it without a chain.
@@ -41,6 +41,14 @@ def has_quorum(revealed_weight: int, committee_weight: int, revealed: int, membe
     return revealed_weight * PPM >= quorum_ppm * committee_weight
 
 
+def rating_deviation(quality_dev: int, fidelity_dev: int) -> int:
+    """The one deviation a scored round adds to a member's rating window: whichever of its
+    quality deviation and fidelity deviation has the larger magnitude (the quality one on a
+    tie), with its sign. Deviating on either number costs rating; agreeing on one does not
+    hide a deviation on the other."""
+    return fidelity_dev if abs(fidelity_dev) > abs(quality_dev) else quality_dev
+
+
 def rating_of(deviations: Sequence[int], current_ppm: int, min_rating_ppm: int) -> int:
     """Fortytwo eq. 4-5 over the window: with N >= 2 deviations, sigma = isqrt(sum d^2 //
     (N - 1)) (both floors) and rating = max(min_rating, 10^6 - sigma); N < 2 keeps the
@@ -52,7 +60,8 @@ def rating_of(deviations: Sequence[int], current_ppm: int, min_rating_ppm: int) 
     return max(min_rating_ppm, PPM - sigma)
 
 
-def ema_update(ema_ppm: int, quality_ppm: int, alpha_ppm: int) -> int:
-    """ema + alpha x (q - ema) // 10^6 (floor, toward -infinity). With alpha <= 10^6 the result
-    lies between ema and q, so it stays in 0..10^6."""
-    return ema_ppm + alpha_ppm * (quality_ppm - ema_ppm) // PPM
+def ema_update(ema_ppm: int, value_ppm: int, alpha_ppm: int) -> int:
+    """ema + alpha x (v - ema) // 10^6 (floor, toward -infinity): the worker's quality EMA (v =
+    the round's quality) and its fidelity EMA (v = the round's fidelity). With alpha <= 10^6 the
+    result lies between ema and v, so it stays in 0..10^6."""
+    return ema_ppm + alpha_ppm * (value_ppm - ema_ppm) // PPM

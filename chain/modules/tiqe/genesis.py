@@ -55,16 +55,28 @@ def _validate_member(m: types_pb2.Member, rd: types_pb2.Round) -> None:
             if amount:
                 parse_amount(amount)
     _require(len(m.commitment) in (0, COMMITMENT_LEN), lambda: f"{where}: commitment must be empty or 32 bytes")
-    _require(m.score_ppm <= PPM, lambda: f"{where}: score_ppm > {PPM}")
+    _require(m.quality_ppm <= PPM, lambda: f"{where}: quality_ppm > {PPM}")
+    _require(m.fidelity_ppm <= PPM, lambda: f"{where}: fidelity_ppm > {PPM}")
     _require(not m.revealed or bool(m.commitment), lambda: f"{where}: revealed without a commitment")
-    _require(m.revealed or m.score_ppm == 0, lambda: f"{where}: a score without a reveal")
-    if rd.phase != FINAL:
+    _require(
+        m.revealed or (m.quality_ppm == 0 and m.fidelity_ppm == 0), lambda: f"{where}: a score without a reveal"
+    )
+    if rd.phase != FINAL or not rd.scored:
         _require(
-            not (m.deviation_ppm or m.outlier or m.weight or m.slashed),
-            lambda: f"{where}: verdict fields set before aggregation",
+            not (m.deviation_ppm or m.fidelity_deviation_ppm or m.outlier),
+            lambda: f"{where}: deviations set without a scored verdict",
         )
-    elif m.revealed:
-        _require(m.deviation_ppm == m.score_ppm - rd.quality_ppm, lambda: f"{where}: deviation != score - quality")
+    if rd.phase != FINAL:
+        _require(not (m.weight or m.slashed), lambda: f"{where}: verdict fields set before aggregation")
+    elif m.revealed and rd.scored:
+        _require(
+            m.deviation_ppm == m.quality_ppm - rd.quality_ppm,
+            lambda: f"{where}: deviation_ppm != member quality - round quality",
+        )
+        _require(
+            m.fidelity_deviation_ppm == m.fidelity_ppm - rd.fidelity_ppm,
+            lambda: f"{where}: fidelity_deviation_ppm != member fidelity - round fidelity",
+        )
 
 
 def _validate_round(rd: types_pb2.Round) -> None:
@@ -73,6 +85,8 @@ def _validate_round(rd: types_pb2.Round) -> None:
         from_bech32(rd.worker)
     _require(rd.request_id > 0 and bool(rd.model_id), lambda: f"{where}: request_id and model_id must be set")
     _require(rd.phase in (COMMIT, REVEAL, FINAL), lambda: f"{where}: phase {rd.phase}")
+    _require(rd.quality_ppm <= PPM, lambda: f"{where}: quality_ppm > {PPM}")
+    _require(rd.fidelity_ppm <= PPM, lambda: f"{where}: fidelity_ppm > {PPM}")
     members = [m.validator for m in rd.members]
     _require(len(set(members)) == len(members), lambda: f"{where}: a validator sits twice on the committee")
     _require(rd.worker not in members, lambda: f"{where}: the worker sits on its own committee")
@@ -82,7 +96,7 @@ def _validate_round(rd: types_pb2.Round) -> None:
     if rd.phase in OPEN_PHASES:
         _require(bool(rd.members), lambda: f"{where}: an open round needs a committee")
         _require(
-            not (rd.quality_ppm or rd.scored or rd.passed or rd.finalized_height),
+            not (rd.quality_ppm or rd.fidelity_ppm or rd.scored or rd.passed or rd.finalized_height),
             lambda: f"{where}: verdict set on an open round",
         )
         _require(rd.commit_deadline_height > 0, lambda: f"{where}: commit_deadline_height must be set")
@@ -99,11 +113,10 @@ def _validate_round(rd: types_pb2.Round) -> None:
         _require(any(m.commitment for m in rd.members), lambda: f"{where}: REVEAL without a commitment")
     if rd.phase == FINAL:
         _require(rd.finalized_height > 0, lambda: f"{where}: FINAL without finalized_height")
-        _require(rd.scored == revealed, lambda: f"{where}: scored exactly when a member revealed")
-        _require(rd.quality_ppm <= PPM, lambda: f"{where}: quality_ppm > {PPM}")
+        _require(not rd.scored or revealed, lambda: f"{where}: scored without a reveal")
         _require(
-            rd.scored or (rd.quality_ppm == 0 and rd.passed),
-            lambda: f"{where}: an unscored round has quality 0 and passes",
+            rd.scored or (rd.quality_ppm == 0 and rd.fidelity_ppm == 0 and rd.passed),
+            lambda: f"{where}: an unscored round has quality and fidelity 0 and passes",
         )
 
 

@@ -1,7 +1,7 @@
 """tiqe invariants: the indexes are exactly what the open rounds imply (so every open round has
 its deadline entry); ratings stay in [min_rating_ppm, 10^6] with at most rating_window
 deviations; committees are distinct validators, never the worker; every open round's result
-exists and still waits for its verdict."""
+exists and still waits for its verdict; every quality and fidelity (members' and rounds') is ppm."""
 
 from __future__ import annotations
 
@@ -48,6 +48,24 @@ def committees_distinct(k: TiqeKeeper) -> Invariant:
                 return f"round {rd.result_id}: a validator sits twice on the committee"
             if rd.worker in members:
                 return f"round {rd.result_id}: the worker {rd.worker} sits on its own committee"
+        return None
+
+    return check
+
+
+def scores_in_bounds(k: TiqeKeeper) -> Invariant:
+    """Both numbers of every revealed score and of every verdict lie in 0..10^6."""
+
+    def check(ctx: Context) -> str | None:
+        for rd in k.iterate_rounds(ctx):
+            if rd.quality_ppm > PPM or rd.fidelity_ppm > PPM:
+                return f"round {rd.result_id}: quality {rd.quality_ppm}, fidelity {rd.fidelity_ppm} beyond {PPM}"
+            for m in rd.members:
+                if m.quality_ppm > PPM or m.fidelity_ppm > PPM:
+                    return (
+                        f"round {rd.result_id}, member {m.validator}: quality {m.quality_ppm}, "
+                        f"fidelity {m.fidelity_ppm} beyond {PPM}"
+                    )
         return None
 
     return check

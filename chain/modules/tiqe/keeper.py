@@ -10,11 +10,12 @@ whose deadline is h closes in `begin_block` of h + 1):
       nobody committed -> aggregation at once (everyone a no-reveal)
   REVEAL  for score_reveal_blocks, or until every committed member revealed (MsgRevealScore;
           the window then closes at that height)
-  aggregation: q = weighted median of the revealed scores (weights power x rating, read
-      now); revealers' deviations feed their ratings; non-revealers are slashed and take
-      a miss (max_misses in a row: jailed); the worker's quality EMA moves (scored
-      rounds only; degraded workers are jailed and slashed) -> FINAL ->
-      inference.finalize_result(result, q, scored)
+  aggregation: q and f = weighted medians of the revealed qualities and fidelities (the
+      same weights, power x rating, read now); each revealer's rating takes the larger of
+      its two deviations; non-revealers are slashed and take a miss (max_misses in a row:
+      jailed); the worker's quality and fidelity EMAs move (scored rounds only; a degraded
+      or substituting worker is jailed and slashed) -> FINAL ->
+      inference.finalize_result(result, q, f, scored)
 
 A deadline is the last height a message counts (a tx in block `deadline`
 still counts). Windows close in BeginBlock of the next block rather than in
@@ -40,7 +41,14 @@ from chain.core.events import Event, index_keys
 from chain.core.sampling import block_seed, sample_weighted
 from chain.core.store import KVStore, PrefixStore
 from chain.modules.tiqe import keys
-from chain.modules.tiqe.aggregate import PPM, ema_update, has_quorum, rating_of, weighted_median
+from chain.modules.tiqe.aggregate import (
+    PPM,
+    ema_update,
+    has_quorum,
+    rating_deviation,
+    rating_of,
+    weighted_median,
+)
 from chain.modules.tiqe.errors import (
     ErrAlreadyCommitted,
     ErrAlreadyRevealed,
@@ -77,6 +85,7 @@ OPEN_PHASES = (COMMIT, REVEAL)
 COMMIT_ACTION, REVEAL_ACTION = "COMMIT", "REVEAL"
 NO_REVEAL_REASON = "tiqe no-reveal"
 DEGRADED_REASON = "tiqe quality degradation"
+SUBSTITUTED_REASON = "tiqe fidelity: substitution suspected"
 
 EVENT_TYPES = (
     "tiqe.committee",
@@ -86,15 +95,19 @@ EVENT_TYPES = (
     "tiqe.no_reveal",
     "tiqe.finalized",
     "tiqe.worker_degraded",
+    "tiqe.worker_substituted",
 )
 for _t in EVENT_TYPES:
     index_keys(_t, "result_id", "request_id", "validator", "worker")
 
 
-def score_commitment(score_ppm: int, salt: bytes, validator: str) -> bytes:
-    """sha256(score_ppm as 8 bytes BE || salt || utf8(validator operator address)): what
-    MsgCommitScore carries."""
-    return hashlib.sha256(score_ppm.to_bytes(8, "big") + salt + validator.encode()).digest()
+def score_commitment(quality_ppm: int, fidelity_ppm: int, salt: bytes, validator: str) -> bytes:
+    """sha256(quality_ppm as 8 bytes BE || fidelity_ppm as 8 bytes BE || salt || utf8(validator
+    operator address)): what MsgCommitScore carries. Both numbers are sealed together, so
+    neither can be chosen after the other members' are seen."""
+    return hashlib.sha256(
+        quality_ppm.to_bytes(8, "big") + fidelity_ppm.to_bytes(8, "big") + salt + validator.encode()
+    ).digest()
 
 
 def deadline_of(rd: types_pb2.Round) -> int:
@@ -300,7 +313,7 @@ class TiqeKeeper:
             created_height=ctx.height,
         )
         if not chosen:
-            self._finish(ctx, rd, [], 0, scored=False)
+            self._finish(ctx, rd, [], 0, 0, scored=False)
             return rd
         rd.commit_deadline_height = ctx.height + p.score_commit_blocks
         for v in chosen:
@@ -350,18 +363,20 @@ class TiqeKeeper:
             raise ErrRevealClosed.wrap(f"result {rd.result_id}")
         if m.revealed:
             raise ErrAlreadyRevealed.wrap(f"{msg.validator} on result {rd.result_id}")
-        if score_commitment(msg.score_ppm, msg.salt, msg.validator) != m.commitment:
+        if score_commitment(msg.quality_ppm, msg.fidelity_ppm, msg.salt, msg.validator) != m.commitment:
             raise ErrCommitmentMismatch.wrap(f"{msg.validator} on result {rd.result_id}")
         old = index_keys_of(rd)
         m.revealed = True
-        m.score_ppm = msg.score_ppm
+        m.quality_ppm = msg.quality_ppm
+        m.fidelity_ppm = msg.fidelity_ppm
         ctx.emit(
             Event.of(
                 "tiqe.revealed",
                 result_id=rd.result_id,
                 request_id=rd.request_id,
                 validator=msg.validator,
-                score_ppm=msg.score_ppm,
+                quality_ppm=msg.quality_ppm,
+                fidelity_ppm=msg.fidelity_ppm,
             )
         )
         if all(x.revealed for x in rd.members if x.commitment):
@@ -406,12 +421,13 @@ class TiqeKeeper:
                 self._aggregate(ctx, rd, old)
 
     def _aggregate(self, ctx: Context, rd: types_pb2.Round, old_keys: list[bytes]) -> None:
-        """The round's verdict: quality, ratings, penalties, the worker's EMA; then FINAL.
+        """The round's verdict: quality and fidelity, ratings, penalties, the worker's EMAs; then
+        FINAL.
 
-        Every member's weight (power x rating) is read now. The round is scored only when the
-        revealed members hold at least `quorum_ppm` of the committee's weight (see
-        `has_quorum`); short of it nobody's rating or the worker's EMA moves and the result is
-        final unscored. Non-revealers are penalised either way."""
+        Every member's weight (power x rating) is read now; both medians use the same weights.
+        The round is scored only when the revealed members hold at least `quorum_ppm` of the
+        committee's weight (see `has_quorum`); short of it nobody's rating or the worker's EMAs
+        move and the result is final unscored. Non-revealers are penalised either way."""
         p = self.get_params(ctx)
         weights = {m.validator: self.weight_of(ctx, m.validator) for m in rd.members}
         for m in rd.members:
@@ -421,16 +437,16 @@ class TiqeKeeper:
             sum(weights[m.validator] for m in revealed), sum(weights.values()), len(revealed), len(rd.members),
             p.quorum_ppm,
         )  # fmt: skip
-        quality = 0
+        quality = fidelity = 0
         if scored:
             ws = [weights[m.validator] for m in revealed]
             if sum(ws) == 0:  # every revealer lost its stake meanwhile: count them equally
                 ws = [1] * len(revealed)
-            quality = weighted_median(
-                [(m.score_ppm, from_bech32(m.validator), w) for m, w in zip(revealed, ws, strict=True)]
-            )
+            addrs = [from_bech32(m.validator) for m in revealed]
+            quality = weighted_median([(m.quality_ppm, a, w) for m, a, w in zip(revealed, addrs, ws, strict=True)])
+            fidelity = weighted_median([(m.fidelity_ppm, a, w) for m, a, w in zip(revealed, addrs, ws, strict=True)])
             for m in revealed:
-                self._record_deviation(ctx, p, m, quality)
+                self._record_deviation(ctx, p, m, quality, fidelity)
         elif revealed:
             ctx.emit(
                 Event.of(
@@ -445,13 +461,19 @@ class TiqeKeeper:
             if not m.revealed:
                 self._no_reveal(ctx, p, rd, m)
         if scored:
-            self._judge_worker(ctx, p, rd, quality)
-        self._finish(ctx, rd, old_keys, quality, scored=scored)
+            self._judge_worker(ctx, p, rd, quality, fidelity)
+        self._finish(ctx, rd, old_keys, quality, fidelity, scored=scored)
 
-    def _record_deviation(self, ctx: Context, p: types_pb2.Params, m: types_pb2.Member, quality: int) -> None:
-        d = m.score_ppm - quality
-        m.deviation_ppm = d
-        m.outlier = abs(d) > p.outlier_ppm
+    def _record_deviation(
+        self, ctx: Context, p: types_pb2.Params, m: types_pb2.Member, quality: int, fidelity: int
+    ) -> None:
+        """A revealer's deviations on both numbers; an outlier on either earns nothing; its
+        rating window takes the larger one (`rating_deviation`)."""
+        dq, df = m.quality_ppm - quality, m.fidelity_ppm - fidelity
+        m.deviation_ppm = dq
+        m.fidelity_deviation_ppm = df
+        m.outlier = max(abs(dq), abs(df)) > p.outlier_ppm
+        d = rating_deviation(dq, df)
         r = self.get_rating(ctx, m.validator)
         window = [*r.deviations, d][-p.rating_window :]
         del r.deviations[:]
@@ -499,34 +521,68 @@ class TiqeKeeper:
             not x.jailed and x.operator_address != v.operator_address for x in self.staking.bonded_validators(ctx)
         )
 
-    def _judge_worker(self, ctx: Context, p: types_pb2.Params, rd: types_pb2.Round, quality: int) -> None:
-        """Move the worker's quality EMA for the model; a worker with >= min_results whose EMA
-        fell below min_quality_ppm is jailed and slashed (the model-degradation defence)."""
+    def _judge_worker(
+        self, ctx: Context, p: types_pb2.Params, rd: types_pb2.Round, quality: int, fidelity: int
+    ) -> None:
+        """Move the worker's quality and fidelity EMAs for the model. With >= min_results: a
+        quality EMA below min_quality_ppm is degradation (`tiqe.worker_degraded`), a fidelity
+        EMA below min_fidelity_ppm is suspected substitution (`tiqe.worker_substituted`).
+        Either jails the worker for worker_jail_blocks and slashes its bond; when both fire the
+        worker is jailed once and slashed once, by the larger fraction (degradation's on a tie),
+        and only the event of the rule that slashed carries the amount. Fidelity never touches
+        the result's pass/fail or payment: that is quality's alone."""
         stats = self.registry.get_stats(ctx, rd.worker, rd.model_id)
-        ema = ema_update(stats.quality_ema_ppm, quality, p.quality_alpha_ppm)
-        self.registry.set_quality(ctx, rd.worker, rd.model_id, ema)
-        if stats.results >= p.min_results and ema < p.min_quality_ppm:
-            until = ctx.height + p.worker_jail_blocks
-            self.registry.jail_worker(ctx, rd.worker, until, DEGRADED_REASON)
-            slashed = self.registry.slash_worker(ctx, rd.worker, p.slash_fraction_degradation_ppm, DEGRADED_REASON)
+        ema_q = ema_update(stats.quality_ema_ppm, quality, p.quality_alpha_ppm)
+        ema_f = ema_update(stats.fidelity_ema_ppm, fidelity, p.fidelity_alpha_ppm)
+        self.registry.set_quality(ctx, rd.worker, rd.model_id, ema_q)
+        self.registry.set_fidelity(ctx, rd.worker, rd.model_id, ema_f)
+        if stats.results < p.min_results:
+            return
+        degraded, substituted = ema_q < p.min_quality_ppm, ema_f < p.min_fidelity_ppm
+        if not (degraded or substituted):
+            return
+        by_substitution = substituted and (
+            not degraded or p.slash_fraction_substitution_ppm > p.slash_fraction_degradation_ppm
+        )
+        if by_substitution:
+            fraction, reason = p.slash_fraction_substitution_ppm, SUBSTITUTED_REASON
+        else:
+            fraction, reason = p.slash_fraction_degradation_ppm, DEGRADED_REASON
+        until = ctx.height + p.worker_jail_blocks
+        self.registry.jail_worker(ctx, rd.worker, until, reason)
+        slashed = self.registry.slash_worker(ctx, rd.worker, fraction, reason)
+        common = {"result_id": rd.result_id, "worker": rd.worker, "model_id": rd.model_id}
+        if degraded:
             ctx.emit(
                 Event.of(
                     "tiqe.worker_degraded",
-                    result_id=rd.result_id,
-                    worker=rd.worker,
-                    model_id=rd.model_id,
-                    quality_ema_ppm=ema,
-                    slashed=slashed,
+                    **common,
+                    quality_ema_ppm=ema_q,
+                    slashed=0 if by_substitution else slashed,
                     jailed_until=until,
                 )
             )
+        if substituted:
+            ctx.emit(
+                Event.of(
+                    "tiqe.worker_substituted",
+                    **common,
+                    fidelity_ema_ppm=ema_f,
+                    slashed=slashed if by_substitution else 0,
+                    jailed_until=until,
+                    reason=SUBSTITUTED_REASON,
+                )
+            )
 
-    def _finish(self, ctx: Context, rd: types_pb2.Round, old_keys: list[bytes], quality: int, scored: bool) -> None:
+    def _finish(
+        self, ctx: Context, rd: types_pb2.Round, old_keys: list[bytes], quality: int, fidelity: int, scored: bool
+    ) -> None:
         """FINAL with the verdict; inference records it (and completes the request when it was
-        the last result)."""
+        the last result). Passed depends on quality alone."""
         p = self.get_params(ctx)
         rd.phase = FINAL
         rd.quality_ppm = quality
+        rd.fidelity_ppm = fidelity
         rd.scored = scored
         rd.passed = quality >= p.pass_ppm if scored else True
         rd.finalized_height = ctx.height
@@ -538,11 +594,12 @@ class TiqeKeeper:
                 request_id=rd.request_id,
                 worker=rd.worker,
                 quality_ppm=quality,
+                fidelity_ppm=fidelity,
                 scored=str(scored).lower(),
                 passed=str(rd.passed).lower(),
             )
         )
-        self.inference.finalize_result(ctx, rd.result_id, quality, scored)
+        self.inference.finalize_result(ctx, rd.result_id, quality_ppm=quality, fidelity_ppm=fidelity, scored=scored)
 
     # --- queries -----------------------------------------------------------
     def validator_tasks(self, ctx: Context, validator: str) -> list[tuple[types_pb2.Round, str]]:

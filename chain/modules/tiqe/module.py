@@ -53,4 +53,5 @@ class TiqeModule(ModuleBase):
             ("tiqe/ratings", invariants.ratings_in_bounds(self.keeper)),
             ("tiqe/committees", invariants.committees_distinct(self.keeper)),
             ("tiqe/results", invariants.open_rounds_await_results(self.keeper)),
+            ("tiqe/scores", invariants.scores_in_bounds(self.keeper)),
         ]

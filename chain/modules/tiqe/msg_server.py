@@ -35,8 +35,10 @@ def validate_commit_score(msg: tx_pb2.MsgCommitScore) -> None:
 def validate_reveal_score(msg: tx_pb2.MsgRevealScore) -> None:
     from_bech32(msg.validator)
     _check_result_id(msg.result_id)
-    if msg.score_ppm > PPM:
-        raise ErrScoreOutOfRange.wrap(str(msg.score_ppm))
+    if msg.quality_ppm > PPM:
+        raise ErrScoreOutOfRange.wrap(f"quality_ppm {msg.quality_ppm}")
+    if msg.fidelity_ppm > PPM:
+        raise ErrScoreOutOfRange.wrap(f"fidelity_ppm {msg.fidelity_ppm}")
     if not 1 <= len(msg.salt) <= MAX_SALT_LEN:
         raise ErrInvalidMsg.wrap(f"salt must be 1..{MAX_SALT_LEN} bytes, got {len(msg.salt)}")
 

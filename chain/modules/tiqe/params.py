@@ -2,6 +2,16 @@
 
 The defaults suit a public network; the localnet template shortens the jail
 periods (`no_reveal_jail_blocks` 10, `worker_jail_blocks` 20).
+
+Fidelity (the substitution guard) mirrors quality's worker rule: the same
+EMA weight (`fidelity_alpha_ppm` = `quality_alpha_ppm`, 0.2) and the same
+floor (`min_fidelity_ppm` = `min_quality_ppm`, 0.4) after `min_results`, so a
+worker is judged on both numbers over the same horizon; fidelity is a noisier,
+text-only signal (FACTS: likelihood under a small model measures imitation),
+and an EMA well below the middle of the scale over several results is what
+it takes. Serving another model than the one paid for is deliberate fraud,
+not decay, so `slash_fraction_substitution_ppm` (10%) is twice
+`slash_fraction_degradation_ppm` (5%).
 """
 
 from __future__ import annotations
@@ -36,6 +46,9 @@ def default_params() -> types_pb2.Params:
         worker_jail_blocks=100,  # localnet 20
         slash_fraction_degradation_ppm=50_000,
         quorum_ppm=666_667,
+        min_fidelity_ppm=400_000,
+        slash_fraction_substitution_ppm=100_000,
+        fidelity_alpha_ppm=200_000,
     )
 
 
@@ -55,6 +68,7 @@ def validate_params(p: types_pb2.Params) -> None:
     if not p.min_rating_ppm <= p.initial_rating_ppm <= PPM:
         raise ErrInvalidRequest.wrap(f"tiqe.initial_rating_ppm must be in min_rating_ppm..{PPM}")
     for name in ("slash_fraction_no_reveal_ppm", "outlier_ppm", "quality_alpha_ppm", "pass_ppm", "min_quality_ppm",
-                 "slash_fraction_degradation_ppm", "quorum_ppm"):  # fmt: skip
+                 "slash_fraction_degradation_ppm", "quorum_ppm", "min_fidelity_ppm",
+                 "slash_fraction_substitution_ppm", "fidelity_alpha_ppm"):  # fmt: skip
         if getattr(p, name) > PPM:
             raise ErrInvalidRequest.wrap(f"tiqe.{name} must be <= {PPM}")
