@@ -195,7 +195,8 @@ def test_plain_chat_completion_is_the_verified_answer_on_chain(net: Localnet, c:
     assert st.request.requester == addr(net, GATEWAY_KEY) and st.request.prompt == "Name the capital city of France."
     assert resp.usage is not None and resp.usage.completion_tokens == answer.completion_tokens
     assert p["scored"] and p["passed"] and p["quality_ppm"] == answer.quality_ppm and 0 < p["quality"] <= 1
-    assert sorted(s["score_ppm"] for s in p["scores"]) and len(p["scores"]) >= 2
+    assert sorted(s["quality_ppm"] for s in p["scores"]) and len(p["scores"]) >= 2
+    assert all(0 <= s["fidelity_ppm"] <= 1_000_000 for s in p["scores"]) and p["fidelity_ppm"] == answer.fidelity_ppm
     assert p["price"] == st.request.price == "1000" and p["fee_upoly"] == str(paid(answer)) and int(p["fee_upoly"]) > 0
     assert c.wait(p["request_tx"], 10).attributes("inference.requested")[0]["request_id"] == str(st.request.id)
     (result_tx,) = p["result_txs"]

@@ -102,5 +102,7 @@ def test_byzantine_scorer_cannot_move_the_final_quality_and_loses_rating(
         if r.scored:
             lo, hi = honest_median_range(r, attacker)
             assert lo - p.outlier_ppm <= int(r.quality_ppm) <= hi + p.outlier_ppm, r
+            lo, hi = honest_median_range(r, attacker, fidelity=True)  # the attacker sends both numbers
+            assert lo - p.outlier_ppm <= int(r.fidelity_ppm) <= hi + p.outlier_ppm, r
     honest = [rating(c, addr(net, k)) for k in net.validator_keys if k != ATTACKER]
     assert rating(c, attacker) < min(honest), (rating(c, attacker), honest)

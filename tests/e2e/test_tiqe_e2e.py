@@ -228,11 +228,15 @@ def scored_rounds(c: SyncClient, net: Localnet, model: str, prompts: list[str]) 
     return rounds
 
 
-def honest_median_range(rnd: tiqe_t.Round, attacker: str) -> tuple[int, int]:
-    """The lower and upper weighted medians of the honest members' revealed scores, by the weights
-    the chain recorded: what the honest validators alone would give (any score between the two is a
-    median when their weight splits evenly)."""
-    ms = sorted((m.score_ppm, int(m.weight)) for m in rnd.members if m.revealed and m.validator != attacker)
+def honest_median_range(rnd: tiqe_t.Round, attacker: str, *, fidelity: bool = False) -> tuple[int, int]:
+    """The lower and upper weighted medians of the honest members' revealed qualities (fidelities
+    with `fidelity`), by the weights the chain recorded: what the honest validators alone would give
+    (any number between the two is a median when their weight splits evenly)."""
+    ms = sorted(
+        (m.fidelity_ppm if fidelity else m.quality_ppm, int(m.weight))
+        for m in rnd.members
+        if m.revealed and m.validator != attacker
+    )
     if not ms:
         raise AssertionError(f"no honest reveal in round {rnd.result_id}")
     total = sum(w for _, w in ms)
@@ -266,7 +270,8 @@ def test_every_result_gets_a_final_quality_from_a_committee_that_committed_then_
         res = c.query(
             "/polylink.inference.v1.Query/Result", inf_q.QueryResultRequest(id=rnd.result_id), inf_q.QueryResultResponse
         ).result
-        assert res.quality_ppm == rnd.quality_ppm and res.quality_ppm in {m.score_ppm for m in rnd.members}
+        assert res.quality_ppm == rnd.quality_ppm and res.quality_ppm in {m.quality_ppm for m in rnd.members}
+        assert res.fidelity_ppm == rnd.fidelity_ppm and res.fidelity_ppm in {m.fidelity_ppm for m in rnd.members}
         assert rnd.worker not in {m.validator for m in rnd.members}
 
 
@@ -283,8 +288,10 @@ def test_sealed_scores_cannot_be_copied(net: Localnet, c: SyncClient, setup: Non
         names = {addr(net, k): k for k in net.validator_keys}
         first, second, *_ = [m.validator for m in rnd.members]
         salt = os.urandom(32)
-        score = 777_000
-        commitment = hashlib.sha256(score.to_bytes(8, "big") + salt + first.encode()).digest()
+        score, fidelity = 777_000, 888_000
+        commitment = hashlib.sha256(
+            score.to_bytes(8, "big") + fidelity.to_bytes(8, "big") + salt + first.encode()
+        ).digest()
         c.send_and_wait(
             [tiqe_tx.MsgCommitScore(validator=first, result_id=result_id, commitment=commitment)],
             names[first],
@@ -293,11 +300,16 @@ def test_sealed_scores_cannot_be_copied(net: Localnet, c: SyncClient, setup: Non
         ).raise_for_code()
         seen = round_of(c, result_id)
         assert seen.phase == tiqe_t.ROUND_PHASE_COMMIT
-        assert all(not m.revealed and m.score_ppm == 0 for m in seen.members)  # only the hash is public
+        # only the hash is public
+        assert all(not m.revealed and m.quality_ppm == m.fidelity_ppm == 0 for m in seen.members)
         for who, err in ((second, tiqe_err.ErrNotCommitted), (first, tiqe_err.ErrRevealNotOpen)):
             with pytest.raises(TxRejectedError) as e:
                 c.send(
-                    [tiqe_tx.MsgRevealScore(validator=who, result_id=result_id, score_ppm=score, salt=salt)],
+                    [
+                        tiqe_tx.MsgRevealScore(
+                            validator=who, result_id=result_id, quality_ppm=score, fidelity_ppm=fidelity, salt=salt
+                        )
+                    ],
                     names[who],
                     gas=300_000,
                 )
@@ -333,7 +345,12 @@ def test_degraded_worker_is_jailed_and_slashed_while_honest_workers_never_are(
     assert w is not None and w.worker.jailed_until_height > 0, f"not jailed after 10 results: {qualities}"
     stats = {st.model_id: st for st in w.stats}[DEGRADED]
     assert p.min_results <= stats.results <= 10  # its results in this run (the Byzantine tests sent two)
-    assert int(w.worker.bond) == bond - bond * p.slash_fraction_degradation_ppm // 1_000_000
+    # one slash: degradation's, or substitution's when the garbled answers' fidelity fell below
+    # min_fidelity_ppm too (they are unlikely under the registered model): the larger fraction, once
+    fraction = p.slash_fraction_degradation_ppm
+    if stats.fidelity_ema_ppm < p.min_fidelity_ppm:
+        fraction = max(fraction, p.slash_fraction_substitution_ppm)
+    assert int(w.worker.bond) == bond - bond * fraction // 1_000_000, (stats.quality_ema_ppm, stats.fidelity_ema_ppm)
     for k, before in honest.items():
         hw = worker(c, addr(net, k))
         assert hw is not None and hw.worker.jailed_until_height == 0 and int(hw.worker.bond) == before
