@@ -30,7 +30,13 @@ class StageVerdict:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The pipeline's verdict: the combined ``score`` in [0, 1], every stage that ran, and whether the judge did."""
+    """The pipeline's verdict: ``quality`` and ``fidelity`` in [0, 1], every stage that ran, whether the judge did.
+
+    ``quality``: does the answer correctly and relevantly answer the prompt,
+    however it is phrased (it decides pass/fail). ``fidelity``: evidence that
+    the registered model produced it (the substitution guard). ``score`` is
+    ``quality``, the number the chain uses to judge the answer.
+    """
 
     score: float
     stages: list[StageVerdict]
@@ -38,11 +44,28 @@ class Verdict:
     # which stage made the cascade stop ("" when every configured stage ran)
     decided_by: str = ""
     latency_ms: float = 0.0
+    # 1.0 when no fidelity stage ran (no evidence against the registered model)
+    fidelity: float = 1.0
+
+    @property
+    def quality(self) -> float:
+        """The answer's quality (the same number as ``score``)."""
+        return self.score
 
     @property
     def score_ppm(self) -> int:
-        """The score as the chain's integer ppm (see :func:`to_ppm`)."""
+        """The quality as the chain's integer ppm (see :func:`to_ppm`)."""
         return to_ppm(self.score)
+
+    @property
+    def quality_ppm(self) -> int:
+        """The quality as the chain's integer ppm."""
+        return to_ppm(self.score)
+
+    @property
+    def fidelity_ppm(self) -> int:
+        """The fidelity as the chain's integer ppm."""
+        return to_ppm(self.fidelity)
 
     def stage(self, name: str) -> StageVerdict | None:
         """The verdict of the stage called ``name``, or None when it did not run."""
@@ -56,6 +79,10 @@ class Verdict:
         return {
             "score": self.score,
             "score_ppm": self.score_ppm,
+            "quality": self.score,
+            "quality_ppm": self.quality_ppm,
+            "fidelity": self.fidelity,
+            "fidelity_ppm": self.fidelity_ppm,
             "used_judge": self.used_judge,
             "decided_by": self.decided_by,
             "latency_ms": round(self.latency_ms, 3),
