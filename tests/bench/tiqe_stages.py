@@ -26,7 +26,7 @@ from validator.scoring import Scorer, ScoringConfig, Verdict
 ROOT = Path(__file__).resolve().parent.parent.parent
 EVAL_ROWS = ROOT / "tests" / "data" / "tiqe_eval" / "rows.jsonl"
 BAD_KINDS = ("off_topic", "wrong", "garbled", "injection")
-STAGES = ("injection", "garble", "relevance", "likelihood", "reference", "judge")
+STAGES = ("injection", "garble", "relevance", "specificity", "reference", "fidelity", "order", "judge")
 
 
 def load_rows(path: Path = EVAL_ROWS) -> list[dict[str, Any]]:
@@ -69,7 +69,7 @@ def aucs(
         if r["label"] == "good" and (good_variants is None or r["variant"] in good_variants)
     ]
     out = {"overall": auc(good, [s for r, s in zip(rows, scores, strict=True) if r["label"] == "bad"])}
-    for kind in BAD_KINDS:
+    for kind in sorted({str(r["kind"]) for r in rows if r["label"] == "bad"} | set(BAD_KINDS)):
         out[kind] = auc(good, [s for r, s in zip(rows, scores, strict=True) if r["kind"] == kind])
     variants = sorted({(r["kind"], r["variant"]) for r in rows if r["label"] == "bad"})
     for kind, variant in variants:
@@ -128,6 +128,12 @@ def summarize(
         for group in sorted({_group(r) for r in rows})
     }
     report["judge_share"] = _share(v.used_judge for v in verdicts)
+    # fidelity: the registered model's own answers against everything written by someone else
+    fid = [v.fidelity for v in verdicts]
+    report["fidelity_auc_model_vs_human"] = auc(
+        [f for r, f in zip(rows, fid, strict=True) if r["label"] == "good" and r["variant"] in MODEL_GOOD],
+        [f for r, f in zip(rows, fid, strict=True) if r["label"] == "good" and r["variant"] not in MODEL_GOOD],
+    )
     report["decided_by"] = {
         name: _share(v.decided_by == name for v in verdicts) for name in sorted({v.decided_by for v in verdicts})
     }

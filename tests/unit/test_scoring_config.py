@@ -19,7 +19,8 @@ def test_empty_table_gives_the_documented_defaults() -> None:
     assert cfg.judge == "llamacpp"
     assert cfg.model_sha256 == EMBEDDED_MODEL.sha256
     assert cfg.judge_low < cfg.judge_high
-    assert cfg.reject_below <= cfg.accept_above
+    assert cfg.order_low < cfg.order_high
+    assert cfg.specificity is True and cfg.reference is False
 
 
 def test_values_are_parsed_and_ints_accepted_for_floats() -> None:
@@ -51,14 +52,16 @@ def test_relative_paths_are_taken_from_the_config_folder(tmp_path: Path) -> None
         ({"judge_weight": 1.5}, "[scoring] judge_weight must be a number in [0, 1]"),
         ({"judge_low": 0.7, "judge_high": 0.6}, "judge_low must be below judge_high"),
         ({"relevance_low": 0.5, "relevance_high": 0.5}, "relevance_low must be below relevance_high"),
-        ({"reject_below": 0.9, "accept_above": 0.8}, "reject_below must not exceed accept_above"),
+        ({"order_low": 1.0, "order_high": 0.5}, "order_low must be below order_high"),
+        ({"order_min_words": 0}, "[scoring] order_min_words must be an integer >= 1"),
+        ({"accept_above": 0.8}, "unknown key in [scoring]: accept_above"),
         ({"n_ctx": 0}, "[scoring] n_ctx must be an integer >= 1"),
         ({"n_ctx": 10.5}, "[scoring] n_ctx must be an integer"),
         ({"n_threads": -1}, "[scoring] n_threads must be an integer >= 0"),
         ({"likelihood": "yes"}, "[scoring] likelihood must be true or false"),
         ({"model_sha256": "abc"}, "[scoring] model_sha256 must be 64 lower-case hex characters"),
         ({"model_path": ""}, "[scoring] model_path must be a non-empty path string"),
-        ({"weight_reference": 0}, "[scoring] weight_reference must be a number > 0"),
+        ({"topic_bias": "high"}, "[scoring] topic_bias must be a number"),
     ],
 )
 def test_bad_tables_name_the_key(table: dict[str, object], message: str) -> None:

@@ -1,59 +1,71 @@
 """The :class:`Scorer`: the TIQE scoring cascade and the one owner of its models.
 
+Two numbers per answer (SPEC 3.6): **quality**, whether the answer answers
+the prompt correctly, however it is worded, and **fidelity**, evidence that
+the registered model wrote it. They are measured apart: a correct answer in
+other words is good quality at low fidelity, and the registered model's own
+wrong answer is high fidelity at low quality.
+
 Stages, cheapest first (typical latency on a 2-core CPU in brackets):
 
-1. ``injection`` (< 1 ms): patterns that address the grader, ask for a score,
-   praise the answer itself, override instructions or fake chat turns, and
-   rare-character padding. Gate factor I.
+1. ``injection`` (< 1 ms): text that addresses the grader, asks for a score,
+   praises itself, overrides instructions or fakes chat turns; rare-character
+   padding. Gate I.
 2. ``garble`` (< 1 ms): repetition loops, non-words, odd characters, an
-   answer cut mid-word. Gate factor G.
+   answer cut inside a word. A terse answer without a final period is not
+   garbled. Gate G.
 3. ``relevance`` (a few ms): bi-encoder cosine of prompt and answer (or a
-   cross-encoder). Evidence R.
-4. ``reference`` (a few ms once the prompt is prepared; one greedy
-   generation, about 0.4 s, otherwise): the registered model's own answer,
-   compared by embedding cosine and content-word overlap. Evidence F.
-5. ``likelihood`` (one forward pass of the registered model over prompt +
-   answer, about 0.25 s): mean log-probability per token and the share of
-   tokens that are the model's own first choice. Evidence Q = the mean of
-   the two ramps.
-6. ``judge`` (an LLM asked yes/no): only inside [judge_low, judge_high].
+   cross-encoder). Score R.
+4. ``specificity`` (a few ms): is the answer about the entity the prompt
+   names, or about a neighbour (:mod:`validator.scoring.specificity`)? It
+   combines R with its own signals by a fitted logistic rule into the topic
+   evidence T.
+5. ``reference`` (off by default): the registered model's greedy answer,
+   prepared with the prompt; its similarity adds ``topic_reference`` to T's
+   logit, weak evidence of topic, never a template to match.
+6. ``fidelity`` (one pass of the registered model over chat(prompt) +
+   answer, reusing the prompt's cached prefix: tens of ms for a short
+   answer): mean log-probability per token and the share of tokens that are
+   the model's first choice, each ramped; their mean is the **fidelity**. It
+   is not part of quality.
+7. ``order`` (a second pass, over a seeded shuffle of the answer's own
+   words): lp(answer) - lp(shuffle) per token. Text whose word order the
+   model finds no likelier than a shuffle of the same bag of words is not
+   English; absolute fluency is not asked for. Gate O.
+8. ``judge`` (an LLM asked yes/no): only when quality is inside
+   [judge_low, judge_high].
 
-Combination rule. Gates multiply; evidence is a weighted geometric mean over
-the evidence stages that ran::
+Combination rule::
 
-    E = (R^wr * F^wf * Q^wq) ^ (1 / (wr + wf + wq))
-    score = I * G * E
+    T = sigmoid(b + wr*R + wn*name_cosine + ws*specificity + wo*name_overlap [+ wref*reference])
+    quality = I * G * O * T
+    with the judge: quality = I * G * O * ((1 - jw) * T + jw * J)
 
-A geometric mean lets one very bad signal pull the score down (an off-topic
-answer is bad however fluent), while two mediocre signals only cost what
-they measure. The judge, when it runs, moves the evidence toward its grade
-J by ``judge_weight`` (jw): ``score = I * G * ((1 - jw) * E + jw * J)``;
-gates are applied after it, so the judge can never lift an answer over an
-injection or garble penalty.
+Gates multiply, so one clear problem sinks the answer, and the judge can
+never lift an answer over a gate. The weights are config, fitted on the tune
+sources of ``tests/data/tiqe_eval`` and reported on its held-out ones
+(``scripts/eval_tiqe.py``).
 
-Cascade. Each stage's score is at most 1, so after every stage the best
-score still reachable is known (the stages not yet run scoring 1). When it
-is below ``reject_below`` the answer fails whatever comes next and the
-cascade stops. After the reference stage, an answer that no gate touched
-and whose reference score is at least ``accept_above`` with at least
-``accept_verbatim`` of its word pairs found in the reference (it says what
-the registered model says, in its words and their order: a shuffled copy of
-the reference does not qualify) skips the likelihood pass. A
-stage that was skipped leaves the weighted mean (its weight is dropped).
-Floats become integer ppm only at the end (:func:`to_ppm`).
+Cascade. After the gates and after T the best quality still reachable is
+known (the stages not yet run scoring 1); when it is below ``reject_below``
+the answer fails whatever comes next and the cascade stops before the
+model's passes. Such an answer's fidelity is not measured (it stays 1.0, "no
+evidence against"): it is already refused on quality, which is what the
+chain acts on first. Floats become integer ppm only at the end (:func:`to_ppm`).
 
-Reuse. The reference depends only on the prompt: :meth:`Scorer.prepare`
-computes it (and the prompt's embedding) when the request appears, while
-the worker is still generating, and every answer to that prompt (a swarm's
-several) shares it. The likelihood pass reuses the model's cached key-value
-prefix of the prompt.
+Reuse. :meth:`Scorer.prepare` embeds the prompt-side texts, evaluates the
+chat prompt into the model's key-value cache and (when on) generates the
+reference, when the request appears, while the worker is still generating;
+every answer to that prompt (a swarm's several) shares it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -69,6 +81,7 @@ from validator.scoring.judge import Judge, LlamaCppJudge, OpenAIJudge
 from validator.scoring.reference import ReferenceStage
 from validator.scoring.registered_model import RegisteredModel
 from validator.scoring.relevance import BiEncoderRelevance, CrossEncoderRelevance, Relevance
+from validator.scoring.specificity import SpecificityStage, TopicWeights, sigmoid
 from validator.scoring.verdict import StageVerdict, Verdict, clamp01, ramp
 from worker.engines.base import Engine, EngineConfig
 from worker.engines.openai import OpenAIEngine
@@ -90,28 +103,11 @@ class _Run:
     response: str
     stages: list[StageVerdict] = field(default_factory=list)
     gates: float = 1.0
-    # (score, weight) of each evidence stage that ran
-    evidence: list[tuple[float, float]] = field(default_factory=list)
-
-    def mean(self) -> float:
-        """Weighted geometric mean of the evidence so far (1 when none)."""
-        total = sum(w for _, w in self.evidence)
-        if total <= 0:
-            return 1.0
-        if any(s <= 0 for s, _ in self.evidence):
-            return 0.0
-        return math.exp(sum(w * math.log(s) for s, w in self.evidence) / total)
-
-    def reachable(self, weight_left: float) -> float:
-        """The best final score if every remaining evidence stage (``weight_left`` in all) scores 1."""
-        total = sum(w for _, w in self.evidence) + weight_left
-        if any(s <= 0 for s, _ in self.evidence):
-            return 0.0
-        log_sum = sum(w * math.log(s) for s, w in self.evidence)
-        return self.gates * (math.exp(log_sum / total) if total > 0 else 1.0)
+    # the topic evidence T (1 until the relevance stage ran)
+    topic: float = 1.0
 
     def score(self) -> float:
-        return clamp01(self.gates * self.mean())
+        return clamp01(self.gates * self.topic)
 
 
 class Scorer:
@@ -147,6 +143,7 @@ class Scorer:
         self._garble: GarbleCheck | None = None
         self._guard: InjectionGuard | None = None
         self._reference: ReferenceStage | None = None
+        self._specificity: SpecificityStage | None = None
         self._judge: Judge | None = None
         self.model_path: Path | None = None
 
@@ -195,6 +192,19 @@ class Scorer:
             rare_chars_factor=cfg.injection_penalty,
         )
         self._guard = InjectionGuard(p)
+        if cfg.specificity:
+            self._specificity = SpecificityStage(
+                encoder,
+                TopicWeights(
+                    bias=cfg.topic_bias,
+                    relevance=cfg.topic_relevance,
+                    name=cfg.topic_name,
+                    specificity=cfg.topic_specificity,
+                    overlap=cfg.topic_overlap,
+                    plain_bias=cfg.topic_plain_bias,
+                    plain_relevance=cfg.topic_plain_relevance,
+                ),
+            )
         needs_model = (
             cfg.likelihood
             or (cfg.reference and self._engine_override is None)
@@ -284,6 +294,7 @@ class Scorer:
             engine, self._judge_engine = self._judge_engine, None
             await engine.__aexit__(None, None, None)
         self._reference = None
+        self._specificity = None
         self._judge = None
         for attr in ("_judge_model", "_model"):
             model = getattr(self, attr)
@@ -301,16 +312,19 @@ class Scorer:
     # ------------------------------------------------------------ scoring
 
     async def prepare(self, prompt: str) -> None:
-        """Compute what depends only on the prompt (its embedding, the reference answer) ahead of its answers.
+        """Compute what depends only on the prompt ahead of its answers.
 
         A validator learns the prompt when the request is created, before any
-        worker answers: calling this then (as a task) takes the reference
-        generation, the cascade's slowest step, off the scoring path.
+        worker answers: calling this then (as a task) embeds the prompt-side
+        texts, puts the chat prompt into the model's key-value cache and
+        generates the reference (when on), all off the scoring path.
         """
         encoder = self._encoder
         if encoder is None:
             raise ScoringError("the scorer is not started: use it inside `async with Scorer(...)`")
-        await asyncio.to_thread(encoder.encode, [prompt])
+        await asyncio.to_thread(encoder.encode, SpecificityStage.prompt_texts(prompt))
+        if self._model is not None and self.config.likelihood:
+            await self._model.aprime(prompt)
         if self._reference is not None:
             await self._reference.reference(prompt)
 
@@ -327,58 +341,44 @@ class Scorer:
         cfg = self.config
         started = time.perf_counter()
         run = _Run(prompt, response)
-        weight_left = cfg.weight_relevance
-        if self._model is not None and cfg.likelihood:
-            weight_left += cfg.weight_likelihood
-        if self._reference is not None:
-            weight_left += cfg.weight_reference
 
-        async def gate(name: str, fn: Callable[[], tuple[float, dict[str, Any]]]) -> None:
-            s, _ = await self._timed(run, name, _sync(fn))
+        async def gate(name: str, fn: Callable[[], Awaitable[tuple[float, dict[str, Any]]]]) -> None:
+            s, _ = await self._timed(run, name, fn)
             run.gates *= s
 
-        async def evidence(name: str, fn: Callable[[], Awaitable[tuple[float, dict[str, Any]]]], w: float) -> None:
-            nonlocal weight_left
-            s, _ = await self._timed(run, name, fn)
-            run.evidence.append((s, w))
-            weight_left -= w
-
         def hopeless() -> bool:
-            return run.reachable(weight_left) < cfg.reject_below
+            return run.score() < cfg.reject_below
 
         decided_by = ""
-        await gate("injection", lambda: guard.check(prompt, response))
-        await gate("garble", lambda: garble.check(response, capped=capped))
+        fidelity = 1.0
+        await gate("injection", _sync(lambda: guard.check(prompt, response)))
+        await gate("garble", _sync(lambda: garble.check(response, capped=capped)))
         if hopeless():
             decided_by = run.stages[-1].name
         else:
-            await evidence("relevance", lambda: relevance.relevance(prompt, response), cfg.weight_relevance)
-            if hopeless():
-                decided_by = "relevance"
-        if not decided_by and self._reference is not None:
-            reference = self._reference
-            await evidence("reference", lambda: reference.compare(prompt, response), cfg.weight_reference)
-            if hopeless():
-                decided_by = "reference"
-            elif (
-                run.gates >= 1.0
-                and run.stages[-1].score >= cfg.accept_above
-                and float(run.stages[-1].detail.get("verbatim", 0.0)) >= cfg.accept_verbatim
-                and self._model is not None
-                and cfg.likelihood
+            r, _ = await self._timed(run, "relevance", lambda: relevance.relevance(prompt, response))
+            run.topic = r
+            if self._specificity is not None:
+                spec = self._specificity
+                run.topic, _ = await self._timed(run, "specificity", lambda: spec.score(prompt, response, r))
+            if self._reference is not None and run.gates * _shift_logit(run.topic, cfg.topic_reference / 2) >= (
+                cfg.reject_below
             ):
-                decided_by = "reference"
-                weight_left -= cfg.weight_likelihood
+                reference = self._reference
+                ref, _ = await self._timed(run, "reference", lambda: reference.compare(prompt, response))
+                run.topic = _shift_logit(run.topic, cfg.topic_reference * (ref - 0.5))
+            if hopeless():
+                decided_by = run.stages[-1].name
         if not decided_by and self._model is not None and cfg.likelihood:
-            await evidence("likelihood", lambda: self._likelihood_stage(prompt, response), cfg.weight_likelihood)
+            fidelity, detail = await self._timed(run, "fidelity", lambda: self._fidelity_stage(prompt, response))
+            await gate("order", lambda: self._order_stage(prompt, response, detail))
         used_judge = False
         final = run.score()
-        if self._judge is not None and cfg.judge_low <= final <= cfg.judge_high:
+        if not decided_by and self._judge is not None and cfg.judge_low <= final <= cfg.judge_high:
             judge = self._judge
             j, _ = await self._timed(run, "judge", lambda: judge.judge(prompt, response))
             used_judge = True
-            blended = (1 - cfg.judge_weight) * run.mean() + cfg.judge_weight * j
-            final = clamp01(run.gates * blended)
+            final = clamp01(run.gates * ((1 - cfg.judge_weight) * run.topic + cfg.judge_weight * j))
         total_ms = (time.perf_counter() - started) * 1000
         verdict = Verdict(
             score=final,
@@ -386,10 +386,12 @@ class Scorer:
             used_judge=used_judge,
             decided_by=decided_by or run.stages[-1].name,
             latency_ms=total_ms,
+            fidelity=fidelity,
         )
         self.log.info(
             "scoring.verdict",
-            score=round(final, 6),
+            quality=round(final, 6),
+            fidelity=round(fidelity, 6),
             used_judge=used_judge,
             decided_by=verdict.decided_by,
             latency_ms=round(total_ms, 2),
@@ -411,12 +413,13 @@ class Scorer:
         self.log.info("scoring.stage", stage=name, score=round(s, 6), latency_ms=round(ms, 3), **_flat(detail))
         return s, detail
 
-    async def _likelihood_stage(self, prompt: str, response: str) -> tuple[float, dict[str, Any]]:
+    async def _fidelity_stage(self, prompt: str, response: str) -> tuple[float, dict[str, Any]]:
+        """Fidelity: the registered model's mean log-probability of the answer and its greedy agreement, ramped."""
         model, cfg = self._model, self.config
         assert model is not None
         st = await model.astats(prompt, response, cfg.likelihood_max_tokens)
         if st.n_tokens == 0:
-            return 0.0, {"tokens": 0}
+            return 0.0, {"tokens": 0, "mean_logprob": None}
         lp = ramp(st.mean_logprob, cfg.logprob_low, cfg.logprob_high)
         agree = ramp(st.greedy_agreement, cfg.agreement_low, cfg.agreement_high)
         detail = {
@@ -427,6 +430,48 @@ class Scorer:
             "eos_logprob": None if st.eos_logprob is None else round(st.eos_logprob, 4),
         }
         return (lp + agree) / 2, detail
+
+    async def _order_stage(
+        self, prompt: str, response: str, fidelity: dict[str, Any]
+    ) -> tuple[float, dict[str, Any]]:
+        """Gate O: lp(answer) - lp(a seeded shuffle of its words), per token, both after the chat prompt."""
+        model, cfg = self._model, self.config
+        assert model is not None
+        shuffled = shuffle_words(response)
+        if shuffled is None or len(response.split()) < cfg.order_min_words or fidelity.get("mean_logprob") is None:
+            return 1.0, {"skipped": "too few words to order"}
+        # the same number of tokens as the fidelity pass read, so both means cover the same text
+        st = await model.astats(prompt, shuffled, min(cfg.likelihood_max_tokens, int(fidelity["tokens"]) + 4))
+        if st.n_tokens == 0:
+            return 1.0, {"skipped": "empty shuffle"}
+        gap = float(fidelity["mean_logprob"]) - st.mean_logprob
+        return ramp(gap, cfg.order_low, cfg.order_high), {
+            "gap": round(gap, 4),
+            "shuffled_logprob": round(st.mean_logprob, 4),
+        }
+
+
+def shuffle_words(text: str) -> str | None:
+    """The words of ``text`` in a seeded random order that differs from theirs (None when no order differs).
+
+    The seed is the text's sha256, so every validator shuffles an answer the same way.
+    """
+    words = text.split()
+    if len(set(words)) < 2:
+        return None
+    rng = random.Random(hashlib.sha256(text.encode("utf-8")).digest())
+    order = words[:]
+    for _ in range(8):
+        rng.shuffle(order)
+        if order != words:
+            return " ".join(order)
+    return " ".join(words[1:] + words[:1])
+
+
+def _shift_logit(p: float, delta: float) -> float:
+    """``p`` moved by ``delta`` on the logit scale (how weak evidence nudges T)."""
+    p = min(1 - 1e-9, max(1e-9, p))
+    return sigmoid(math.log(p / (1 - p)) + delta)
 
 
 def _sync(fn: Callable[[], tuple[float, dict[str, Any]]]) -> Callable[[], Awaitable[tuple[float, dict[str, Any]]]]:

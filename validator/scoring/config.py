@@ -43,38 +43,55 @@ class ScoringConfig:
     # override the embedded MiniLM ONNX file and its tokenizer.json
     bi_encoder_path: Path | None = None
     tokenizer_path: Path | None = None
-    # cosine of prompt and answer (bi-encoder) or sigmoid of the logit (cross-encoder)
-    relevance_low: float = 0.1
-    relevance_high: float = 0.4
-    # --- the registered model (likelihood, reference, local judge); default: the embedded GGUF
+    # cosine of prompt and answer (bi-encoder) or sigmoid of the logit (cross-encoder), ramped to R
+    relevance_low: float = 0.0
+    relevance_high: float = 1.0
+    # --- specificity: is the answer about the entity the prompt names? (validator/scoring/specificity.py)
+    specificity: bool = True
+    # the topic rule T = sigmoid(bias + relevance*R + name*name_cosine + specificity*spec + overlap*name_overlap)
+    topic_bias: float = -3.9
+    topic_relevance: float = 3.6
+    topic_name: float = 2.85
+    topic_specificity: float = 6.55
+    topic_overlap: float = 2.9
+    # a prompt that names no subject: T = sigmoid(topic_plain_bias + topic_plain_relevance*R)
+    topic_plain_bias: float = -3.0
+    topic_plain_relevance: float = 12.0
+    # --- the registered model (fidelity, word order, reference, local judge); default: the embedded GGUF
     model_path: Path | None = None
     model_sha256: str = EMBEDDED_MODEL.sha256
     n_ctx: int = 1024
     # threads of llama.cpp and of ONNX Runtime; 0 = every core
     n_threads: int = 0
     encoder_threads: int = 0
-    # --- quality: the model's own likelihood of the answer
+    # run the registered model's passes over the answer (fidelity and the word-order gate)
     likelihood: bool = True
     likelihood_max_tokens: int = 48
-    # mean log-probability per token (nats)
+    # --- fidelity: mean log-probability per token (nats) and share of first-choice tokens, each ramped
     logprob_low: float = -4.0
     logprob_high: float = -1.0
-    # share of tokens that are the model's first choice
     agreement_low: float = 0.2
     agreement_high: float = 0.8
-    # --- reference: regenerate greedily and compare (embedding cosine and content-word overlap)
-    reference: bool = True
+    # --- word order: lp(answer) - lp(seeded shuffle of its words), nats per token, ramped to the gate O
+    order_low: float = 0.3
+    order_high: float = 1.0
+    # answers with fewer words are not checked for order
+    order_min_words: int = 4
+    # --- reference (off by default): the registered model's greedy answer, weak evidence of topic
+    reference: bool = False
     reference_max_tokens: int = 32
     reference_low: float = 0.4
     reference_high: float = 0.95
     # share of the answer's content words (not in the prompt) that the reference uses too
     overlap_low: float = 0.0
     overlap_high: float = 0.4
-    # --- judge: LLM-as-a-Judge, only for scores inside [judge_low, judge_high]
+    # the reference score (0..1) moves T's logit by topic_reference * (score - 0.5)
+    topic_reference: float = 1.0
+    # --- judge: LLM-as-a-Judge, only for quality inside [judge_low, judge_high]
     judge: str = "llamacpp"
     judge_low: float = 0.4
     judge_high: float = 0.6
-    # share of the final score the judge decides (the rest is the cascade's score)
+    # share of the topic evidence the judge decides (the rest is T)
     judge_weight: float = 0.2
     # a stronger local GGUF for the llamacpp judge (default: the registered model, measured as noise)
     judge_model_path: Path | None = None
@@ -82,17 +99,8 @@ class ScoringConfig:
     judge_model: str = ""
     judge_api_key: str = ""
     judge_timeout_s: float = 60.0
-    # --- the cascade
-    # stop as soon as the best score still reachable is below this (the answer fails whatever comes next)
+    # --- the cascade: stop as soon as the best quality still reachable is below this
     reject_below: float = 0.3
-    # skip the likelihood when no gate fired and the reference stage scored at least this
-    accept_above: float = 0.9
-    # ... and at least this share of its word pairs (in order) appear in the reference
-    accept_verbatim: float = 0.5
-    # weights of the evidence stages in the weighted geometric mean
-    weight_relevance: float = 1.0
-    weight_likelihood: float = 1.0
-    weight_reference: float = 1.0
     # --- guards: the factor each finding multiplies the score by
     injection_penalty: float = 0.2
     self_praise_penalty: float = 0.4
@@ -119,27 +127,28 @@ class ScoringConfig:
                 raise bad("judge_base_url", "an http:// or https:// URL")
         if not _SHA256_HEX.fullmatch(self.model_sha256):
             raise bad("model_sha256", "64 lower-case hex characters")
-        for key in ("n_ctx", "likelihood_max_tokens", "reference_max_tokens", "rare_chars_min"):
+        for key in ("n_ctx", "likelihood_max_tokens", "reference_max_tokens", "rare_chars_min", "order_min_words"):
             if getattr(self, key) < 1:
                 raise bad(key, "an integer >= 1")
         for key in ("n_threads", "encoder_threads"):
             if getattr(self, key) < 0:
                 raise bad(key, "an integer >= 0 (0 = every core)")
         unit = (
-            "judge_low", "judge_high", "judge_weight", "reject_below", "accept_above",
+            "judge_low", "judge_high", "judge_weight", "reject_below",
             "injection_penalty", "self_praise_penalty", "agreement_low", "agreement_high",
-            "overlap_low", "overlap_high", "accept_verbatim",
+            "overlap_low", "overlap_high",
         )  # fmt: skip
         for key in unit:
             v = getattr(self, key)
             if not (0.0 <= v <= 1.0):
                 raise bad(key, "a number in [0, 1]")
-        for key in ("weight_relevance", "weight_likelihood", "weight_reference", "judge_timeout_s"):
+        for key in ("judge_timeout_s",):
             if not getattr(self, key) > 0:
                 raise bad(key, "a number > 0")
         for lo, hi in (
             ("relevance_low", "relevance_high"),
             ("logprob_low", "logprob_high"),
+            ("order_low", "order_high"),
             ("agreement_low", "agreement_high"),
             ("reference_low", "reference_high"),
             ("overlap_low", "overlap_high"),
@@ -149,11 +158,6 @@ class ScoringConfig:
                 raise ScoringConfigError(
                     f"[scoring] {lo} must be below {hi}, got {getattr(self, lo)!r} >= {getattr(self, hi)!r}"
                 )
-        if not self.reject_below <= self.accept_above:
-            raise ScoringConfigError(
-                "[scoring] reject_below must not exceed accept_above, "
-                f"got {self.reject_below!r} > {self.accept_above!r}"
-            )
 
     @property
     def threads(self) -> int | None:

@@ -3,7 +3,7 @@
 They need no model and run in well under a millisecond. Each signal maps to
 a factor in [0, 1] (1 = nothing wrong); the stage's score is their product,
 so one clear problem is enough to sink an answer. Word order is not checked
-here (a shuffled answer keeps its words): the likelihood stage sees it.
+here (a shuffled answer keeps its words): the order stage sees it.
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ class GarbleThresholds:
     oddchar_bad: float = 0.15
     # factor for an answer that stops inside a word that is not a word
     cut_word_factor: float = 0.3
-    # factor for an answer that stops without any closing punctuation (cut at a word boundary)
-    no_end_factor: float = 0.6
+    # factor for an answer that stops without any closing punctuation (cut at a word boundary); 1 = no cost:
+    # terse correct answers ("list directory contents") are written that way, and a cut at a word
+    # boundary is not told from them by its last character
+    no_end_factor: float = 1.0
     min_words: int = 3
 
 
@@ -76,6 +78,11 @@ def odd_char_share(text: str) -> float:
             continue
         odd += 1
     return odd / len(text)
+
+
+def _looks_named(word: str, text: str) -> bool:
+    """A last word that is a name, not a cut: capitalised, all caps, or used earlier in the answer."""
+    return word[:1].isupper() or word.lower() in text.lower()[: -len(word)]
 
 
 class GarbleCheck:
@@ -114,8 +121,14 @@ class GarbleCheck:
         # letters-free tokens (numbers, symbols) count against the word share only when they dominate
         letter_share = len(words) / max(1, len(tokens))
         odd = odd_char_share(stripped)
-        last = re.search(r"([A-Za-z]+)\s*$", stripped)
-        cut_word = bool(last) and not _CLEAN_END.search(stripped) and not self._is_word(last.group(1) if last else "")
+        last = re.search(r"(\S+)\s*$", stripped)
+        tail = last.group(1) if last else ""
+        cut_word = (
+            bool(re.fullmatch(r"[A-Za-z]+", tail))
+            and not _CLEAN_END.search(stripped)
+            and not self._is_word(tail)
+            and not _looks_named(tail, stripped)
+        )
         no_end = not _CLEAN_END.search(stripped)
         f_repeat = 1.0 - ramp(repeat, t.repeat_ok, t.repeat_bad)
         f_nonword = 1.0 - ramp(nonword, t.nonword_ok, t.nonword_bad)

@@ -2,10 +2,13 @@
 
 Each input line is a JSON object with at least ``prompt`` and ``response``;
 every other field is kept. Each output line is the input row plus
-``score`` (float), ``score_ppm`` (the integer the chain would get),
+``score`` and ``score_ppm`` (the quality, the integer the chain uses to
+judge the answer), ``quality``/``quality_ppm``, ``fidelity``/``fidelity_ppm``,
 ``used_judge``, ``decided_by``, ``latency_ms`` and ``stages`` (each stage's
 name, score, latency and detail). Rows are scored one after another, in
-file order, with one :class:`~validator.scoring.Scorer`.
+file order, with one :class:`~validator.scoring.Scorer`; each new prompt is
+prepared first, as the validator prepares it when the request appears, so
+``latency_ms`` is the scoring path alone.
 """
 
 from __future__ import annotations
@@ -65,8 +68,12 @@ async def score_file(
 
 async def _write(rows: list[dict[str, Any]], out: Path, scorer: Scorer) -> int:
     tmp = out.with_name(out.name + ".tmp")
+    prepared = None
     with open(tmp, "w", encoding="utf-8") as f:
         for row in rows:
+            if row["prompt"] != prepared:
+                await scorer.prepare(row["prompt"])
+                prepared = row["prompt"]
             verdict = await scorer.score(row["prompt"], row["response"])
             f.write(json.dumps({**row, **verdict.as_dict()}, ensure_ascii=False, default=str) + "\n")
     tmp.replace(out)

@@ -195,6 +195,18 @@ class RegisteredModel:
         eos = None if capped or self._eos < 0 else float(logp[len(body), self._eos])
         return AnswerStats(len(body), float(token_logp.mean()), agree, eos, capped)
 
+    def prime(self, prompt: str) -> int:
+        """Evaluate the chat prompt into the key-value cache, so its answers evaluate only their own tokens (blocking).
+
+        Returns the prompt's length in tokens.
+        """
+        llm = self._model()
+        head = self._chat_tokens(llm, prompt)
+        if len(head) >= self._n_ctx:
+            raise ModelError(f"the prompt takes {len(head)} tokens, more than n_ctx={self._n_ctx} allows")
+        self._eval(llm, head)
+        return len(head)
+
     def next_token_logprobs(self, prompt: str, candidates: dict[str, str]) -> dict[str, float]:
         """Log-probability of each candidate's first token as the model's first answer token (blocking).
 
@@ -255,6 +267,9 @@ class RegisteredModel:
 
     async def astats(self, prompt: str, answer: str, max_tokens: int) -> AnswerStats:
         return await self._serialized(self.answer_stats, prompt, answer, max_tokens)
+
+    async def aprime(self, prompt: str) -> int:
+        return await self._serialized(self.prime, prompt)
 
     async def anext_token_logprobs(self, prompt: str, candidates: dict[str, str]) -> dict[str, float]:
         return await self._serialized(self.next_token_logprobs, prompt, candidates)
