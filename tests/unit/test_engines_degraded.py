@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,44 @@ def test_config_selects_and_validates_the_mode() -> None:
     assert not isinstance(make_engine(EngineConfig.from_dict({"kind": "llamacpp"})), DegradedEngine)
     with pytest.raises(EngineConfigError, match="degrade"):
         EngineConfig.from_dict({"kind": "llamacpp", "degrade": "sabotage"})
+
+
+def test_substitute_answers_with_the_other_engine_and_starts_and_stops_both() -> None:
+    inner = FakeEngine(answer=lambda p, _params: f"registered: {p}")
+    sub = FakeEngine(answer=lambda p, _params: f"substitute: {p}")
+
+    async def body() -> str:
+        async with DegradedEngine(inner, "substitute", substitute=sub) as eng:
+            return (await eng.generate("q", PARAMS)).text
+
+    assert asyncio.run(body()) == "substitute: q"
+    assert inner.calls == [] and [c[0] for c in sub.calls] == ["q"]
+    with pytest.raises(ValueError, match="substitute"):
+        DegradedEngine(inner, "substitute")
+    with pytest.raises(ValueError, match="substitute"):
+        DegradedEngine(inner, "shuffle", substitute=sub)
+
+
+def test_substitute_config_needs_a_path_and_a_local_engine(tmp_path: Path) -> None:
+    eng = make_engine(
+        EngineConfig.from_dict(
+            {"kind": "llamacpp", "degrade": "substitute", "substitute_model_path": "sub.gguf"}, base_dir=tmp_path
+        )
+    )
+    assert isinstance(eng, DegradedEngine) and eng.substitute is not None
+    assert eng.substitute._cfg.model_path == tmp_path / "sub.gguf"  # type: ignore[attr-defined]
+    assert eng.substitute._cfg.expected_sha256 is None  # type: ignore[attr-defined]
+    with pytest.raises(EngineConfigError, match="substitute_model_path"):
+        EngineConfig.from_dict({"kind": "llamacpp", "degrade": "substitute"})
+    with pytest.raises(EngineConfigError, match="substitute_model_path"):
+        EngineConfig.from_dict({"kind": "llamacpp", "substitute_model_path": "sub.gguf"})
+    with pytest.raises(EngineConfigError, match="llamacpp"):
+        EngineConfig.from_dict(
+            {
+                "kind": "openai",
+                "base_url": "http://127.0.0.1:1",
+                "model_name": "m",
+                "degrade": "substitute",
+                "substitute_model_path": "sub.gguf",
+            }
+        )

@@ -6,6 +6,8 @@ so importing this package is cheap and works without them.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import httpx
 
 from worker.engines.base import (
@@ -56,6 +58,10 @@ def make_engine(cfg: EngineConfig, *, transport: httpx.AsyncBaseTransport | None
     if cfg.degrade:
         from worker.engines.degraded import DegradedEngine
 
-        return DegradedEngine(engine, cfg.degrade)
+        substitute = None
+        if cfg.degrade == "substitute":
+            assert cfg.substitute_model_path is not None  # EngineConfig checks it
+            sub_cfg = replace(cfg, model_path=cfg.substitute_model_path, expected_sha256=None)
+            substitute = LlamaCppEngine(replace(sub_cfg, degrade="", substitute_model_path=None))
+        return DegradedEngine(engine, cfg.degrade, substitute=substitute)
     return engine
-

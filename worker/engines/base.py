@@ -115,7 +115,10 @@ class EngineConfig:
     ``degrade`` (tests and demos of the model-degradation defence only; empty
     in production): "shuffle" garbles each answer's word order, "offtopic"
     answers an unrelated prompt, "noise" samples at a very high temperature,
-    all on the right, digest-checked weights.
+    all on the right, digest-checked weights; "substitute" checks the
+    registered weights but answers with another model, the GGUF at
+    ``substitute_model_path`` (the model-substitution attack, which TIQE's
+    fidelity number catches).
     """
 
     kind: EngineKind
@@ -132,10 +135,15 @@ class EngineConfig:
     connect_retries: int = 2
     extra: Mapping[str, Any] = field(default_factory=dict)
     degrade: str = ""
+    substitute_model_path: Path | None = None
 
     def __post_init__(self) -> None:
         if self.degrade not in DEGRADE_MODES:
             raise EngineConfigError(f"degrade must be one of {DEGRADE_MODES}; got {self.degrade!r}")
+        if (self.degrade == "substitute") != (self.substitute_model_path is not None):
+            raise EngineConfigError('degrade = "substitute" and substitute_model_path go together; set both or neither')
+        if self.degrade == "substitute" and self.kind != "llamacpp":
+            raise EngineConfigError(f'degrade = "substitute" needs engine kind llamacpp; got {self.kind!r}')
         if self.kind not in ENGINE_KINDS:
             raise EngineConfigError(f"engine kind must be one of {', '.join(ENGINE_KINDS)}; got {self.kind!r}")
         if self.expected_sha256 is not None and not _SHA256_HEX.fullmatch(self.expected_sha256):
@@ -187,7 +195,7 @@ class EngineConfig:
 
 
 _STR_KEYS = ("kind", "expected_sha256", "base_url", "model_name", "api_key", "degrade")
-DEGRADE_MODES = ("", "shuffle", "offtopic", "noise")
+DEGRADE_MODES = ("", "shuffle", "offtopic", "noise", "substitute")
 _INT_KEYS = ("n_ctx", "n_threads", "instances", "connect_retries")
 
 
@@ -201,7 +209,7 @@ def _parse_value(key: str, value: object, base_dir: Path | None) -> object:
         if not _is_int(value):
             raise EngineConfigError(f"{where} must be an integer; got {value!r}")
         return value
-    if key == "model_path":
+    if key in ("model_path", "substitute_model_path"):
         if not isinstance(value, str) or not value:
             raise EngineConfigError(f"{where} must be a non-empty path string; got {value!r}")
         path = Path(value).expanduser()
