@@ -33,7 +33,6 @@ during ``make setup``; run it by hand:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -45,6 +44,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from worker.models import embedded_gguf_path, sha256_file  # noqa: E402
 
 LLAMA_VERSION = "0.3.36"
 SDIST_NAME = f"llama_cpp_python-{LLAMA_VERSION}.tar.gz"
@@ -81,14 +82,6 @@ def log(msg: str) -> None:
     print(f"[make_substitute {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class Manifest:
     def __init__(self, path: Path):
         self.path = path
@@ -116,8 +109,6 @@ def run(cmd: list[str], **kw) -> None:
 
 
 def registered_gguf() -> Path:
-    from worker.models import embedded_gguf_path
-
     return embedded_gguf_path()
 
 

@@ -61,7 +61,14 @@ def make_engine(cfg: EngineConfig, *, transport: httpx.AsyncBaseTransport | None
         substitute = None
         if cfg.degrade == "substitute":
             assert cfg.substitute_model_path is not None  # EngineConfig checks it
-            sub_cfg = replace(cfg, model_path=cfg.substitute_model_path, expected_sha256=None)
-            substitute = LlamaCppEngine(replace(sub_cfg, degrade="", substitute_model_path=None))
+            substitute = LlamaCppEngine(
+                replace(
+                    cfg,
+                    model_path=cfg.substitute_model_path,
+                    expected_sha256=None,
+                    degrade="",
+                    substitute_model_path=None,
+                )
+            )
         return DegradedEngine(engine, cfg.degrade, substitute=substitute)
     return engine

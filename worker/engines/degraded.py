@@ -4,8 +4,8 @@ It wraps a real engine on the right, digest-checked weights and spoils what
 comes out, the way a cheating or broken worker would: garbled word order, an
 answer to some other prompt, decoding at a temperature that turns text
 into noise, or (``substitute``) another model's answer while the digest
-check sees the registered weights. Workers choose it with `degrade = "..."` in their `[engine]`
-table; an honest configuration never sets it.
+check sees the registered weights. Workers choose it with `degrade = "..."`
+in their `[engine]` table; an honest configuration never sets it.
 """
 
 from __future__ import annotations
