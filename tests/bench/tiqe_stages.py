@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -113,8 +114,9 @@ def summarize(
     report["auc_model_good"] = {k: v for k, v in aucs(rows, scores, MODEL_GOOD).items() if "/" not in k}
     # the same AUCs over the two halves of the prompts: a rule tuned to single rows would differ between them
     halves: dict[str, dict[str, float]] = {}
+    order = {pid: n for n, pid in enumerate(dict.fromkeys(str(r["prompt_id"]) for r in rows))}
     for half in (0, 1):
-        keep = [i for i, r in enumerate(rows) if int(str(r["prompt_id"]).lstrip("p") or 0) % 2 == half]
+        keep = [i for i, r in enumerate(rows) if order[str(r["prompt_id"])] % 2 == half]
         halves["odd" if half else "even"] = aucs([rows[i] for i in keep], [scores[i] for i in keep])
     report["auc_by_prompt_half"] = halves
     good_variants = sorted({r["variant"] for r in rows if r["label"] == "good"})
@@ -127,6 +129,9 @@ def summarize(
         group: _share(s >= 0.5 for r, s in zip(rows, scores, strict=True) if _group(r) == group)
         for group in sorted({_group(r) for r in rows})
     }
+    if all("source" in r for r in rows):
+        report["by_split"] = _breakdown(rows, scores, "split")
+        report["by_source"] = _breakdown(rows, scores, "source")
     report["judge_share"] = _share(v.used_judge for v in verdicts)
     # fidelity: the registered model's own answers against everything written by someone else
     fid = [v.fidelity for v in verdicts]
@@ -154,6 +159,26 @@ def summarize(
     latency["cascade"] = {"p50_ms": quantile(total, 0.5), "p95_ms": quantile(total, 0.95), "max_ms": max(total)}
     report["latency"] = latency
     return report
+
+
+PASS_AT = 0.5  # pass_ppm 500_000, the chain's default
+
+
+def _breakdown(rows: Sequence[Mapping[str, Any]], scores: Sequence[float], field: str) -> dict[str, Any]:
+    """Per value of ``field`` (a row's source or split): the AUCs by kind and each kind's pass rate at PASS_AT."""
+    out: dict[str, Any] = {}
+    for value in sorted({str(r[field]) for r in rows}):
+        keep = [i for i, r in enumerate(rows) if str(r[field]) == value]
+        sub, sc = [rows[i] for i in keep], [scores[i] for i in keep]
+        out[value] = {
+            "rows": len(sub),
+            "auc": {k: v for k, v in aucs(sub, sc).items() if "/" not in k and not math.isnan(v)},
+            "pass_rate": {
+                kind: _share(s >= PASS_AT for r, s in zip(sub, sc, strict=True) if r["kind"] == kind)
+                for kind in sorted({str(r["kind"]) for r in sub})
+            },
+        }
+    return out
 
 
 def _group(row: Mapping[str, Any]) -> str:

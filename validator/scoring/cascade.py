@@ -76,7 +76,7 @@ from typing import Any, Self
 from validator.scoring.config import ScoringConfig
 from validator.scoring.encoders import BiEncoder, CrossEncoder
 from validator.scoring.garble import GarbleCheck
-from validator.scoring.injection import InjectionGuard, InjectionPenalties
+from validator.scoring.injection import GraderSentences, InjectionGuard, InjectionPenalties
 from validator.scoring.judge import Judge, LlamaCppJudge, OpenAIJudge
 from validator.scoring.reference import ReferenceStage
 from validator.scoring.registered_model import RegisteredModel
@@ -191,7 +191,16 @@ class Scorer:
             rare_chars_min=cfg.rare_chars_min,
             rare_chars_factor=cfg.injection_penalty,
         )
-        self._guard = InjectionGuard(p)
+        semantic = None
+        if cfg.injection_semantic:
+            semantic = await asyncio.to_thread(
+                GraderSentences,
+                encoder,
+                low=cfg.injection_semantic_low,
+                high=cfg.injection_semantic_high,
+                factor=cfg.injection_penalty,
+            )
+        self._guard = InjectionGuard(p, semantic)
         if cfg.specificity:
             self._specificity = SpecificityStage(
                 encoder,
@@ -398,6 +407,14 @@ class Scorer:
         )
         return verdict
 
+    async def fidelity(self, prompt: str, response: str) -> tuple[float, dict[str, Any]]:
+        """The fidelity stage alone, whatever the answer's quality (the fidelity eval; the cascade skips it on
+        answers already refused on quality). Returns the fidelity in [0, 1] and the stage's detail."""
+        if self._model is None:
+            raise ScoringError("fidelity needs the registered model: start the scorer with likelihood = true")
+        score, detail = await self._fidelity_stage(prompt, response)
+        return clamp01(score), detail
+
     async def _timed(
         self, run: _Run, name: str, fn: Callable[[], Awaitable[tuple[float, dict[str, Any]]]]
     ) -> tuple[float, dict[str, Any]]:
@@ -431,9 +448,7 @@ class Scorer:
         }
         return (lp + agree) / 2, detail
 
-    async def _order_stage(
-        self, prompt: str, response: str, fidelity: dict[str, Any]
-    ) -> tuple[float, dict[str, Any]]:
+    async def _order_stage(self, prompt: str, response: str, fidelity: dict[str, Any]) -> tuple[float, dict[str, Any]]:
         """Gate O: lp(answer) - lp(a seeded shuffle of its words), per token, both after the chat prompt."""
         model, cfg = self._model, self.config
         assert model is not None

@@ -105,6 +105,11 @@ class ScoringConfig:
     injection_penalty: float = 0.2
     self_praise_penalty: float = 0.4
     rare_chars_min: int = 8
+    # requests to the grader in words no pattern knows: cosine of an answer's sentence with the prototypes,
+    # the factor ramps from 1 at low to injection_penalty at high (validator/scoring/injection.py)
+    injection_semantic: bool = True
+    injection_semantic_low: float = 0.30
+    injection_semantic_high: float = 0.40
 
     def __post_init__(self) -> None:
         def bad(key: str, want: str) -> ScoringConfigError:
