@@ -68,10 +68,10 @@ class ScoringConfig:
     likelihood: bool = True
     likelihood_max_tokens: int = 48
     # --- fidelity: mean log-probability per token (nats) and share of first-choice tokens, each ramped
-    logprob_low: float = -4.0
-    logprob_high: float = -1.0
-    agreement_low: float = 0.2
-    agreement_high: float = 0.8
+    logprob_low: float = -2.5
+    logprob_high: float = -0.4
+    agreement_low: float = 0.4
+    agreement_high: float = 1.0
     # --- word order: lp(answer) - lp(seeded shuffle of its words), nats per token, ramped to the gate O
     order_low: float = 0.3
     order_high: float = 1.0

@@ -117,6 +117,12 @@ async def score(out: Path) -> dict[str, Any]:
     from validator.scoring import Scorer
 
     rows = [json.loads(line) for line in ANSWERS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    # an empty answer is refused on quality and says nothing about its model's weights: counted, not scored
+    empty: dict[str, int] = {}
+    for r in rows:
+        if not r["response"].strip():
+            empty[r["model"]] = empty.get(r["model"], 0) + 1
+    rows = [r for r in rows if r["response"].strip()]
     fid: list[float] = []
     details: list[dict[str, Any]] = []
     async with Scorer() as scorer:
@@ -130,7 +136,7 @@ async def score(out: Path) -> dict[str, Any]:
     def of(model: str, variant: str | None = None) -> list[float]:
         return [f for r, f in zip(rows, fid, strict=True) if r["model"] == model and variant in (None, r["variant"])]
 
-    report: dict[str, Any] = {"rows": len(rows), "auc": {}, "below_min_fidelity": {}}
+    report: dict[str, Any] = {"rows": len(rows), "empty_answers": empty, "auc": {}, "below_min_fidelity": {}}
     for model in sorted({r["model"] for r in rows}):
         report["below_min_fidelity"][model] = {
             v or "all": sum(f < MIN_FIDELITY for f in of(model, v)) / max(1, len(of(model, v)))
@@ -152,6 +158,8 @@ async def score(out: Path) -> dict[str, Any]:
     for model, shares in report["below_min_fidelity"].items():
         cells = "  ".join(f"{k} {v:.2f}" for k, v in shares.items())
         print(f"  {model:<22} below {cells}")
+    for model, n in empty.items():
+        print(f"  {model:<22} {n} empty answers, not scored")
     print(f"  report: {out}")
     return report
 
