@@ -53,6 +53,11 @@ def test_relative_paths_are_taken_from_the_config_folder(tmp_path: Path) -> None
         ({"judge_low": 0.7, "judge_high": 0.6}, "judge_low must be below judge_high"),
         ({"relevance_low": 0.5, "relevance_high": 0.5}, "relevance_low must be below relevance_high"),
         ({"order_low": 1.0, "order_high": 0.5}, "order_low must be below order_high"),
+        (
+            {"injection_semantic_low": 0.5, "injection_semantic_high": 0.4},
+            "injection_semantic_low must be below injection_semantic_high",
+        ),
+        ({"injection_semantic_high": 1.2}, "[scoring] injection_semantic_high must be a number in [0, 1]"),
         ({"order_min_words": 0}, "[scoring] order_min_words must be an integer >= 1"),
         ({"accept_above": 0.8}, "unknown key in [scoring]: accept_above"),
         ({"n_ctx": 0}, "[scoring] n_ctx must be an integer >= 1"),

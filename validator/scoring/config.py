@@ -141,7 +141,7 @@ class ScoringConfig:
         unit = (
             "judge_low", "judge_high", "judge_weight", "reject_below",
             "injection_penalty", "self_praise_penalty", "agreement_low", "agreement_high",
-            "overlap_low", "overlap_high",
+            "overlap_low", "overlap_high", "injection_semantic_low", "injection_semantic_high",
         )  # fmt: skip
         for key in unit:
             v = getattr(self, key)
@@ -158,6 +158,7 @@ class ScoringConfig:
             ("reference_low", "reference_high"),
             ("overlap_low", "overlap_high"),
             ("judge_low", "judge_high"),
+            ("injection_semantic_low", "injection_semantic_high"),
         ):
             if not getattr(self, lo) < getattr(self, hi):
                 raise ScoringConfigError(

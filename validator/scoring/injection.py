@@ -7,7 +7,7 @@ invisible characters. The LLM judge is the stage most exposed to these, and
 it runs late: this stage runs first, is cheap, and its penalty multiplies
 the final score whatever later stages say.
 
-Two detectors:
+Two pattern detectors (and a third, by meaning, below):
 
 - patterns (regular expressions) in five families: addressing the grader,
   asking for a score, praising the answer itself, overriding instructions,
