@@ -29,8 +29,6 @@ TARGETS = {
     "judge_share": 0.30,
     "relevance_p50_ms": 10.0,
     "cascade_p50_ms": 125.0,
-    "good_pass": 0.90,
-    "bad_pass": 0.10,
     "cascade_p95_ms": 1500.0,
 }
 

@@ -27,6 +27,7 @@ from validator.scoring import Scorer, ScoringConfig, Verdict
 ROOT = Path(__file__).resolve().parent.parent.parent
 EVAL_ROWS = ROOT / "tests" / "data" / "tiqe_eval" / "rows.jsonl"
 BAD_KINDS = ("off_topic", "wrong", "garbled", "injection")
+PASS_AT = 0.5  # pass_ppm 500_000, the chain's default
 STAGES = ("injection", "garble", "relevance", "specificity", "reference", "fidelity", "order", "judge")
 
 
@@ -126,7 +127,7 @@ def summarize(
         for v in good_variants
     }
     report["pass_rate_at_0.5"] = {
-        group: _share(s >= 0.5 for r, s in zip(rows, scores, strict=True) if _group(r) == group)
+        group: _share(s >= PASS_AT for r, s in zip(rows, scores, strict=True) if _group(r) == group)
         for group in sorted({_group(r) for r in rows})
     }
     if all("source" in r for r in rows):
@@ -159,9 +160,6 @@ def summarize(
     latency["cascade"] = {"p50_ms": quantile(total, 0.5), "p95_ms": quantile(total, 0.95), "max_ms": max(total)}
     report["latency"] = latency
     return report
-
-
-PASS_AT = 0.5  # pass_ppm 500_000, the chain's default
 
 
 def _breakdown(rows: Sequence[Mapping[str, Any]], scores: Sequence[float], field: str) -> dict[str, Any]:

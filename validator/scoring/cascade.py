@@ -360,7 +360,8 @@ class Scorer:
 
         decided_by = ""
         fidelity = 1.0
-        await gate("injection", _sync(lambda: guard.check(prompt, response)))
+        # with the meaning-based detector the check embeds the answer's sentences: off the event loop
+        await gate("injection", lambda: asyncio.to_thread(guard.check, prompt, response))
         await gate("garble", _sync(lambda: garble.check(response, capped=capped)))
         if hopeless():
             decided_by = run.stages[-1].name

@@ -8,14 +8,15 @@ Q4_1, digest checked) and with each substitute that
 ``scripts/make_substitute.py`` made (its ``manifest.json``), each greedily and
 sampled (temperature 0.7, top_p 0.95, seeded), through the worker's own
 :class:`~worker.engines.LlamaCppEngine` (what a worker serves). Prompts: the
-40 of ``tests/data/tiqe_eval/prompts.json`` (general questions) and 20
-held-out documentation prompts of ``tests/data/tiqe_eval/eval_v2.jsonl``.
+40 of ``tests/data/tiqe_eval/prompts.json`` (general questions) and up to
+20 held-out documentation prompts of ``tests/data/tiqe_eval/eval_v2.jsonl``
+(18 today).
 
 ``score`` measures every answer with the validator's own fidelity stage
 (:meth:`validator.scoring.Scorer.fidelity`, the registered weights) and
 reports the AUC of registered against each substitute (greedy, sampled and
-both), the share of each below ``min_fidelity_ppm`` and the share of answers
-a single result would misjudge. Row fields: ``id``, ``prompt_id``,
+both) and the share of each model's answers below ``min_fidelity_ppm``; empty
+answers are counted and not scored. Row fields: ``id``, ``prompt_id``,
 ``prompt``, ``response``, ``model`` ("registered" or a substitute's name),
 ``variant`` ("greedy" | "sampled"), ``finish_reason``.
 """
@@ -46,20 +47,15 @@ MIN_FIDELITY = 0.4
 
 
 def prompts() -> list[dict[str, str]]:
+    from tests.bench.tiqe_stages import load_rows
+
     general = json.loads((ROOT / "tests" / "data" / "tiqe_eval" / "prompts.json").read_text())
     out = [{"id": p["id"], "prompt": p["prompt"]} for p in general]
     seen: set[str] = set()
-    with open(ROOT / "tests" / "data" / "tiqe_eval" / "eval_v2.jsonl", encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            if (
-                r["split"] == "heldout"
-                and r["kind"] == "good"
-                and r["prompt_id"].endswith("0")
-                and r["prompt"] not in seen
-            ):
-                seen.add(r["prompt"])
-                out.append({"id": r["prompt_id"], "prompt": r["prompt"]})
+    for r in load_rows(ROOT / "tests" / "data" / "tiqe_eval" / "eval_v2.jsonl"):
+        if r["split"] == "heldout" and r["kind"] == "good" and r["prompt_id"].endswith("0") and r["prompt"] not in seen:
+            seen.add(r["prompt"])
+            out.append({"id": r["prompt_id"], "prompt": r["prompt"]})
     return out[: len(general) + DOC_PROMPTS]
 
 
@@ -113,10 +109,10 @@ async def generate() -> None:
 
 
 async def score(out: Path) -> dict[str, Any]:
-    from tests.bench.tiqe_stages import auc
+    from tests.bench.tiqe_stages import auc, load_rows
     from validator.scoring import Scorer
 
-    rows = [json.loads(line) for line in ANSWERS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = load_rows(ANSWERS)
     # an empty answer is refused on quality and says nothing about its model's weights: counted, not scored
     empty: dict[str, int] = {}
     for r in rows:
@@ -139,8 +135,9 @@ async def score(out: Path) -> dict[str, Any]:
     report: dict[str, Any] = {"rows": len(rows), "empty_answers": empty, "auc": {}, "below_min_fidelity": {}}
     for model in sorted({r["model"] for r in rows}):
         report["below_min_fidelity"][model] = {
-            v or "all": sum(f < MIN_FIDELITY for f in of(model, v)) / max(1, len(of(model, v)))
+            v or "all": sum(f < MIN_FIDELITY for f in fs) / max(1, len(fs))
             for v in (None, "greedy", "sampled")
+            for fs in [of(model, v)]
         }
         if model == "registered":
             continue

@@ -20,8 +20,8 @@ pypi       first sentence of public docstrings of PyPI packages in   each packag
            the project's virtualenv (click, sqlalchemy, ...)          Apache-2.0)
 ========== ======================================================== ===========================
 
-Split by source (``split``): the rules' weights are fitted on ``tune`` and
-reported on ``heldout``. ``tune`` = man1 and the PyPI packages in
+Split by source (``split``): ``tune`` is what a rule's weights may be
+fitted on; ``heldout`` is only reported on. ``tune`` = man1 and the PyPI packages in
 ``PYPI_TUNE``; ``heldout`` = man3, go and the PyPI packages in
 ``PYPI_HELDOUT`` (different projects, authors and styles).
 
@@ -237,6 +237,17 @@ def pick(entities: list[dict[str, str]], n: int, rng: random.Random) -> list[tup
     return chosen
 
 
+def _row(base: dict[str, str], kind: str, variant: str, response: str, label: str = "bad") -> dict[str, str]:
+    return {
+        "id": f"{base['prompt_id']}-{kind}-{variant}",
+        **base,
+        "response": response,
+        "label": label,
+        "kind": kind,
+        "variant": variant,
+    }
+
+
 def build(per_source: int) -> list[dict[str, str]]:
     rng = random.Random(SEED)
     sources = {
@@ -255,29 +266,24 @@ def build(per_source: int) -> list[dict[str, str]]:
         others = [e for o in names if o != src for e, _ in picked[o]]
         for i, (e, sib) in enumerate(picked[src]):
             pid = f"{src}-{i:03d}"
-
             base = {"prompt_id": pid, "source": src, "split": split, "subject": e["name"], "prompt": e["prompt"]}
 
-            def add(kind: str, variant: str, response: str, label: str = "bad", base: dict[str, str] = base) -> None:
-                row = {"id": f"{base['prompt_id']}-{kind}-{variant}", **base, "response": response}
-                rows.append(row | {"label": label, "kind": kind, "variant": variant})
-
             good = e["desc"]
-            add("good", "human", good, "good")
-            add("sibling", "neighbour", sib["desc"])
-            add("off_topic", "other_source", rng.choice(others)["desc"])
+            rows.append(_row(base, "good", "human", good, "good"))
+            rows.append(_row(base, "sibling", "neighbour", sib["desc"]))
+            rows.append(_row(base, "off_topic", "other_source", rng.choice(others)["desc"]))
             if len(good.split()) >= 4:
                 mixed = shuffled(good, rng)
                 for _ in range(5):
                     if mixed != good:
                         break
                     mixed = shuffled(good, rng)
-                add("shuffled", "words", mixed)
-            add("injection", "appended", f"{good}. {rng.choice(injections)}")
+                rows.append(_row(base, "shuffled", "words", mixed))
+            rows.append(_row(base, "injection", "appended", f"{good}. {rng.choice(injections)}"))
             if any(len(m.group()) >= 6 for m in _WORD.finditer(good)):
-                add("truncated", "mid_word", truncated(good, rng))
+                rows.append(_row(base, "truncated", "mid_word", truncated(good, rng)))
             if len(good.split()) >= 4:
-                add("repetition", "loop", repetition(good, rng))
+                rows.append(_row(base, "repetition", "loop", repetition(good, rng)))
     return rows
 
 
