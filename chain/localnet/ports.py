@@ -68,16 +68,35 @@ def busy_ports(base: int, nodes: int) -> list[int]:
     return [p for i in range(nodes) for p in NodePorts.of(base, i).all() if not port_free(p)]
 
 
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for the local ports of outgoing connections (inclusive): a port in it
+    can be taken by any client's connect() between a probe and a node's bind."""
+    try:
+        lo, hi = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def find_free_base_port(
     nodes: int, *, low: int = 20000, high: int = 60000, tries: int = 200
 ) -> int:
-    """A base port whose whole block is free now (random start, so parallel test runs rarely collide)."""
+    """A base port whose whole block is free now (random start, so parallel test runs rarely collide).
+
+    Blocks that overlap the kernel's ephemeral range are skipped while any other block fits in
+    low..high: there an outgoing connection (a node dialing a peer, a test's client) may be
+    given one of the block's ports after the probe, and the node then fails to bind it."""
     rng = random.Random()
+    span = STRIDE * nodes
+    eph_lo, eph_hi = ephemeral_range()
+    bases = [b for b in range(low, high - span, STRIDE) if b + span <= eph_lo or b > eph_hi]
+    if not bases:
+        bases = list(range(low, high - span, STRIDE))
     for _ in range(tries):
-        base = rng.randrange(low, high - STRIDE * nodes, STRIDE)
+        base = rng.choice(bases)
         if not busy_ports(base, nodes):
             return base
-    raise RuntimeError(f"no free block of {STRIDE * nodes} ports found in {low}..{high}")
+    raise RuntimeError(f"no free block of {span} ports found in {low}..{high}")
 
 
 def is_listening(port: int) -> bool:

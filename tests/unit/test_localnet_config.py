@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chain.localnet.config import ConfigError, check_duration, node_config, patch_toml
-from chain.localnet.ports import NodePorts, busy_ports, check_base_port, find_free_base_port
+from chain.localnet.ports import NodePorts, busy_ports, check_base_port, ephemeral_range, find_free_base_port
 from chain.localnet.process import ProcRecord, cmdline, is_running, spawn, stop
 
 TOML = """\
@@ -73,6 +73,16 @@ def test_port_scheme() -> None:
         check_base_port(65530, 4)
     base = find_free_base_port(4)
     assert busy_ports(base, 4) == []
+
+
+def test_free_base_port_avoids_the_ephemeral_range() -> None:
+    # an outgoing connection may take an ephemeral port between the probe and the node's bind
+    lo, hi = ephemeral_range()
+    for _ in range(50):
+        base = find_free_base_port(4)
+        assert base + 40 <= lo or base > hi, (base, lo, hi)
+    # with no room outside it the whole range is used
+    assert lo <= find_free_base_port(1, low=lo, high=lo + 30) < lo + 30
 
 
 def test_spawn_check_and_stop_by_pid(tmp_path: Path) -> None:

@@ -131,6 +131,8 @@ def test_undelegate_errors_and_max_entries() -> None:
     e.run(lambda ctx: e.k.undelegate(ctx, B, A, 1))
     e.end_block()
     assert fails(e.try_run(lambda ctx: e.k.undelegate(ctx, B, A, 1)), errors.ErrMaxEntries)
+    # the amount is checked before the entry count (as the SDK's msg server does)
+    assert fails(e.try_run(lambda ctx: e.k.undelegate(ctx, B, A, 6 * POLY)), errors.ErrInsufficientDelegation)
 
 
 def test_undelegate_everything_removes_the_delegation() -> None:
@@ -219,6 +221,7 @@ def test_redelegate_max_entries() -> None:
     e.run(lambda ctx: e.k.redelegate(ctx, C, A, B, POLY))  # same height: merged
     e.end_block()
     assert fails(e.try_run(lambda ctx: e.k.redelegate(ctx, C, A, B, POLY)), errors.ErrMaxEntries)
+    assert fails(e.try_run(lambda ctx: e.k.redelegate(ctx, C, A, B, 4 * POLY)), errors.ErrInsufficientDelegation)
 
 
 @settings(max_examples=200, deadline=None)

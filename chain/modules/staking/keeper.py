@@ -363,11 +363,13 @@ class StakingKeeper:
         merge = next(
             (e for e in ubd.entries if e.creation_height == ctx.height and e.completion_height == completion), None
         )
-        if merge is None and len(ubd.entries) >= params.max_entries:
-            raise ErrMaxEntries.wrap(f"{len(ubd.entries)} unbonding entries from {operator}")
+        # the amount is checked first, as the SDK's msg server validates it before the keeper
+        # counts entries: an over-large undelegation fails as such whatever the entry count
         shares = self.shares_for_amount(ctx, delegator, v, amount)
         if self.tokens_from_shares(v, shares) == 0:
             raise ErrTinyAmount.wrap(f"{amount}{BOND_DENOM} from {operator}")
+        if merge is None and len(ubd.entries) >= params.max_entries:
+            raise ErrMaxEntries.wrap(f"{len(ubd.entries)} unbonding entries from {operator}")
         tokens = self.remove_shares(ctx, delegator, v, shares)
         if v.status == BONDED:
             self.move_tokens(ctx, BONDED_POOL, NOT_BONDED_POOL, tokens)
@@ -450,12 +452,12 @@ class StakingKeeper:
         merge = next(
             (e for e in red.entries if e.creation_height == ctx.height and e.completion_height == completion), None
         )
-        if completion and merge is None and len(red.entries) >= params.max_entries:
-            raise ErrMaxEntries.wrap(f"{len(red.entries)} redelegation entries from {src} to {dst}")
-        src_shares = self.shares_for_amount(ctx, delegator, vs, amount)
+        src_shares = self.shares_for_amount(ctx, delegator, vs, amount)  # the amount first, as in undelegate
         tokens = self.tokens_from_shares(vs, src_shares)
         if tokens == 0 or self.shares_from_tokens(vd, tokens) == 0:  # raises on a bad dst rate
             raise ErrTinyAmount.wrap(f"{amount}{BOND_DENOM} from {src} to {dst}")
+        if completion and merge is None and len(red.entries) >= params.max_entries:
+            raise ErrMaxEntries.wrap(f"{len(red.entries)} redelegation entries from {src} to {dst}")
         self.remove_shares(ctx, delegator, vs, src_shares)
         shares = self._add_shares(ctx, vd, delegator, tokens)
         self.move_tokens(ctx, self.pool_of(vs), self.pool_of(vd), tokens)
