@@ -65,6 +65,32 @@ def test_garbled_text_is_penalized(garble: GarbleCheck, text: str) -> None:
     assert score <= 0.3, detail
 
 
+@pytest.mark.parametrize(
+    ("prompt", "text"),
+    [
+        ("What does the C library function `XtRealizeWidget()` do?", "realize and unrealize widgets"),
+        ("What does the C library function `localeconv()` do?", "get numeric formatting information"),
+        ("What is the command `localedef` for?", "compile locale definition files"),
+        ("In Go's `syscall` package, what does `syscall.FullPath` do?", "FullPath retrieves the full path of the specified file"),
+        ("What does the function `hypothesis.stateful.rule` do?", "Decorator for RuleBasedStateMachine"),
+        ("What is the package `gdk-pixbuf` for?", "GDK Pixbuf library"),
+        ("What is the command `openssl-asn1parse` for?", "ASN.1 parsing command"),
+    ],
+)
+def test_terse_correct_answers_are_not_garbled(garble: GarbleCheck, prompt: str, text: str) -> None:
+    # documentation answers: no final period, terms of art, names the prompt gave, CamelCase, acronyms
+    score, detail = garble.check(text, prompt=prompt)
+    assert score == 1.0, detail
+
+
+def test_a_cut_inside_a_word_is_told_from_a_last_word_that_is_no_listed_word(garble: GarbleCheck) -> None:
+    cut, detail = garble.check("The function copies the string into the destina")
+    assert detail["cut_word"] and cut <= 0.3, detail
+    # "unrealized" is no listed word, yet it begins none either: not a cut
+    whole, detail = garble.check("It leaves the widget unrealized")
+    assert not detail["cut_word"] and whole == 1.0, detail
+
+
 def test_repeated_ngram_share() -> None:
     assert repeated_ngram_share(["a", "b", "c", "d", "e", "f"]) == 0.0
     assert repeated_ngram_share(("x y " * 20).split()) > 0.9

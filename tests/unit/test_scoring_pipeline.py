@@ -191,7 +191,7 @@ def test_a_correct_answer_in_other_words_passes_and_every_bad_kind_fails(
     assert v.quality >= 0.5, v.as_dict()
     # written by a person, not by the registered model: fidelity says so, quality does not care
     assert v.fidelity < v.quality
-    assert [s.name for s in v.stages] == ["injection", "garble", "relevance", "specificity", "fidelity", "order"]
+    assert [s.name for s in v.stages] == ["injection", "garble", "relevance", "specificity", "fidelity", "order", "ending"]
     assert all(s.latency_ms >= 0 for s in v.stages)
     for kind, answer in bad.items():
         b = loop.run_until_complete(scorer.score(prompt, answer))
@@ -274,11 +274,15 @@ def test_prepare_generates_the_reference_once_ahead_of_the_answers() -> None:
 class CountingModelScorer(Scorer):
     """A scorer whose model passes (fidelity, word order) are fakes that count their calls (no llama.cpp)."""
 
-    def __init__(self, cfg: ScoringConfig, fidelity: float, order: float, **kw: Any) -> None:
+    def __init__(
+        self, cfg: ScoringConfig, fidelity: float, order: float, *, eos: float | None = None, **kw: Any
+    ) -> None:
         super().__init__(cfg, **kw)
         self.calls = 0
+        self.temperatures: list[float] = []
         self.fidelity_value = fidelity
         self.order_value = order
+        self.eos = eos
 
     async def _open(self) -> None:
         await super()._open()
@@ -288,9 +292,10 @@ class CountingModelScorer(Scorer):
         self._model = None
         await super()._close()
 
-    async def _fidelity_stage(self, prompt: str, response: str) -> tuple[float, dict[str, Any]]:
+    async def _fidelity_stage(self, prompt: str, response: str, temperature: float) -> tuple[float, dict[str, Any]]:
         self.calls += 1
-        return self.fidelity_value, {"tokens": 8, "mean_logprob": -1.0}
+        self.temperatures.append(temperature)
+        return self.fidelity_value, {"tokens": 8, "mean_logprob": -1.0, "eos_logprob": self.eos}
 
     async def _order_stage(self, prompt: str, response: str, fidelity: dict[str, Any]) -> tuple[float, dict[str, Any]]:
         return self.order_value, {}
@@ -306,7 +311,7 @@ def test_fidelity_is_reported_apart_and_never_moves_quality(fidelity: float) -> 
             v = await s.score(PROMPT, CLEAN)
         assert v.fidelity == fidelity and v.fidelity_ppm == to_ppm(fidelity)
         assert v.quality == pytest.approx(0.8) and v.quality_ppm == to_ppm(0.8)
-        assert [st.name for st in v.stages] == ["injection", "garble", "relevance", "fidelity", "order"]
+        assert [st.name for st in v.stages] == ["injection", "garble", "relevance", "fidelity", "order", "ending"]
         row = v.as_dict()
         assert row["score_ppm"] == row["quality_ppm"] and row["fidelity_ppm"] == to_ppm(fidelity)
 
@@ -319,6 +324,34 @@ def test_the_order_gate_multiplies_quality() -> None:
             v = await s.score(PROMPT, CLEAN)
         assert v.quality == pytest.approx(0.8 * 0.25)
         assert v.fidelity == 0.9
+
+    asyncio.run(go())
+
+
+def test_the_ending_gate_sinks_an_answer_the_turn_does_not_end_after_unless_capped() -> None:
+    cfg = MODEL_FAKES
+
+    async def go() -> None:
+        async with CountingModelScorer(cfg, 0.9, 1.0, eos=cfg.ending_low - 1, relevance=FixedRelevance(0.8)) as s:
+            cut = await s.score(PROMPT, CLEAN)
+            capped = await s.score(PROMPT, CLEAN, capped=True)
+        gate = cut.stage("ending")
+        assert gate is not None and gate.score == 0.0 and cut.quality == 0.0 and cut.fidelity == 0.9
+        # the request's max_tokens cut it: the ending is not the worker's doing
+        assert capped.quality == pytest.approx(0.8) and capped.stage("ending").detail["skipped"]  # type: ignore[union-attr]
+        async with CountingModelScorer(cfg, 0.9, 1.0, eos=cfg.ending_high, relevance=FixedRelevance(0.8)) as s:
+            ends = await s.score(PROMPT, CLEAN)
+        assert ends.quality == pytest.approx(0.8)
+
+    asyncio.run(go())
+
+
+def test_the_requests_temperature_reaches_the_fidelity_stage() -> None:
+    async def go() -> None:
+        async with CountingModelScorer(MODEL_FAKES, 0.9, 1.0, relevance=FixedRelevance(0.8)) as s:
+            await s.score(PROMPT, CLEAN)
+            await s.score(PROMPT, CLEAN, temperature=0.7)
+        assert s.temperatures == [0.0, 0.7]
 
     asyncio.run(go())
 

@@ -85,13 +85,19 @@ def test_the_plain_rule_rests_on_relevance_alone() -> None:
     assert stage.combine(0.1, feats) < 0.2 < 0.9 < stage.combine(0.6, feats)
 
 
-@given(st.lists(st.sampled_from(["a", "b", "c", "dog", "runs", "fast", "the"]), min_size=2, max_size=12))
-def test_shuffle_words_is_seeded_keeps_the_bag_and_changes_the_order(words: list[str]) -> None:
+@given(
+    st.lists(st.sampled_from(["a", "b", "c", "dog", "runs", "fast", "the"]), min_size=2, max_size=12),
+    st.integers(1, 3),
+)
+def test_shuffle_words_is_seeded_keeps_the_bag_and_changes_the_order(words: list[str], n: int) -> None:
     text = " ".join(words)
-    out = shuffle_words(text)
+    out = shuffle_words(text, n)
     if len(set(words)) < 2:
-        assert out is None
+        assert out == []
         return
-    assert out is not None and out == shuffle_words(text)  # every validator shuffles the same way
-    assert sorted(out.split()) == sorted(words)
-    assert out.split() != words
+    assert 1 <= len(out) <= n and len(set(out)) == len(out)
+    assert out == shuffle_words(text, n)  # every validator shuffles the same way
+    assert out[:1] == shuffle_words(text)  # more shuffles extend the list, the first stays
+    for o in out:
+        assert sorted(o.split()) == sorted(words)
+        assert o.split() != words

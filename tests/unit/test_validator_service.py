@@ -313,7 +313,7 @@ class FakeScorer:
     async def prepare(self, prompt: str) -> None:
         self.prepared.append(prompt)
 
-    async def score(self, prompt: str, response: str, *, capped: bool = False) -> Verdict:
+    async def score(self, prompt: str, response: str, *, capped: bool = False, temperature: float = 0.0) -> Verdict:
         self.calls.append((prompt, response))
         self.capped.append(capped)
         self.running += 1

@@ -337,12 +337,14 @@ class Scorer:
         if self._reference is not None:
             await self._reference.reference(prompt)
 
-    async def score(self, prompt: str, response: str, *, capped: bool = False) -> Verdict:
+    async def score(self, prompt: str, response: str, *, capped: bool = False, temperature: float = 0.0) -> Verdict:
         """Run the cascade on one answer; see the module docstring for the rule.
 
         ``capped``: the answer used all of the request's ``max_tokens``
         (completion tokens on chain == max_tokens), so a cut-off ending is
-        the request's doing, not the worker's.
+        the request's doing, not the worker's. ``temperature``: the request's
+        sampling temperature (0 = greedy), which the fidelity stage tests the
+        answer against.
         """
         relevance, garble, guard = self._relevance, self._garble, self._guard
         if relevance is None or garble is None or guard is None:
@@ -362,7 +364,7 @@ class Scorer:
         fidelity = 1.0
         # with the meaning-based detector the check embeds the answer's sentences: off the event loop
         await gate("injection", lambda: asyncio.to_thread(guard.check, prompt, response))
-        await gate("garble", _sync(lambda: garble.check(response, capped=capped)))
+        await gate("garble", _sync(lambda: garble.check(response, capped=capped, prompt=prompt)))
         if hopeless():
             decided_by = run.stages[-1].name
         else:
@@ -380,8 +382,12 @@ class Scorer:
             if hopeless():
                 decided_by = run.stages[-1].name
         if not decided_by and self._model is not None and cfg.likelihood:
-            fidelity, detail = await self._timed(run, "fidelity", lambda: self._fidelity_stage(prompt, response))
+            fidelity, detail = await self._timed(
+                run, "fidelity", lambda: self._fidelity_stage(prompt, response, temperature)
+            )
             await gate("order", lambda: self._order_stage(prompt, response, detail))
+            if cfg.ending:
+                await gate("ending", _sync(lambda: self._ending_stage(detail, capped)))
         used_judge = False
         final = run.score()
         if not decided_by and self._judge is not None and cfg.judge_low <= final <= cfg.judge_high:
@@ -408,12 +414,12 @@ class Scorer:
         )
         return verdict
 
-    async def fidelity(self, prompt: str, response: str) -> tuple[float, dict[str, Any]]:
+    async def fidelity(self, prompt: str, response: str, *, temperature: float = 0.0) -> tuple[float, dict[str, Any]]:
         """The fidelity stage alone, whatever the answer's quality (the fidelity eval; the cascade skips it on
         answers already refused on quality). Returns the fidelity in [0, 1] and the stage's detail."""
         if self._model is None:
             raise ScoringError("fidelity needs the registered model: start the scorer with likelihood = true")
-        score, detail = await self._fidelity_stage(prompt, response)
+        score, detail = await self._fidelity_stage(prompt, response, temperature)
         return clamp01(score), detail
 
     async def _timed(
@@ -431,57 +437,88 @@ class Scorer:
         self.log.info("scoring.stage", stage=name, score=round(s, 6), latency_ms=round(ms, 3), **_flat(detail))
         return s, detail
 
-    async def _fidelity_stage(self, prompt: str, response: str) -> tuple[float, dict[str, Any]]:
-        """Fidelity: the registered model's mean log-probability of the answer and its greedy agreement, ramped."""
+    async def _fidelity_stage(self, prompt: str, response: str, temperature: float) -> tuple[float, dict[str, Any]]:
+        """Fidelity under the request's sampling. Greedy (temperature 0): the registered model's mean
+        log-probability of the answer and its greedy agreement, ramped, averaged. Sampled: the answer's
+        excess log-probability at that temperature (mean of log p_T + H_T, about 0 for the model's own
+        samples, below for another model's), ramped."""
         model, cfg = self._model, self.config
         assert model is not None
-        st = await model.astats(prompt, response, cfg.likelihood_max_tokens)
+        hot = temperature if temperature > cfg.greedy_below else 0.0
+        st = await model.astats(prompt, response, cfg.likelihood_max_tokens, temperature=hot)
         if st.n_tokens == 0:
             return 0.0, {"tokens": 0, "mean_logprob": None}
-        lp = ramp(st.mean_logprob, cfg.logprob_low, cfg.logprob_high)
-        agree = ramp(st.greedy_agreement, cfg.agreement_low, cfg.agreement_high)
-        detail = {
+        detail: dict[str, Any] = {
             "tokens": st.n_tokens,
             "capped": st.capped,
+            "temperature": hot,
             "mean_logprob": round(st.mean_logprob, 4),
             "agreement": round(st.greedy_agreement, 4),
             "eos_logprob": None if st.eos_logprob is None else round(st.eos_logprob, 4),
         }
+        if st.sampled_excess is not None:
+            detail["sampled_excess"] = round(st.sampled_excess, 4)
+            return ramp(st.sampled_excess, cfg.excess_low, cfg.excess_high), detail
+        lp = ramp(st.mean_logprob, cfg.logprob_low, cfg.logprob_high)
+        agree = ramp(st.greedy_agreement, cfg.agreement_low, cfg.agreement_high)
         return (lp + agree) / 2, detail
 
+    def _ending_stage(self, fidelity: dict[str, Any], capped: bool) -> tuple[float, dict[str, Any]]:
+        """Gate E: does the answer end where an answer ends? The registered model's log-probability that the
+        turn ends right after it (read by the fidelity pass), ramped: an answer cut inside a word or a
+        phrase is almost never followed by the end of the turn; a terse one without a final period is."""
+        cfg = self.config
+        eos = fidelity.get("eos_logprob")
+        if capped or eos is None:
+            return 1.0, {"skipped": "capped at max_tokens" if capped or fidelity.get("capped") else "no end token"}
+        return ramp(float(eos), cfg.ending_low, cfg.ending_high), {"eos_logprob": eos}
+
     async def _order_stage(self, prompt: str, response: str, fidelity: dict[str, Any]) -> tuple[float, dict[str, Any]]:
-        """Gate O: lp(answer) - lp(a seeded shuffle of its words), per token, both after the chat prompt."""
+        """Gate O: lp(answer) - the mean lp of ``order_shuffles`` seeded shuffles of its words, per token, all
+        after the chat prompt: word order measured against the answer's own bag of words, not as fluency."""
         model, cfg = self._model, self.config
         assert model is not None
-        shuffled = shuffle_words(response)
-        if shuffled is None or len(response.split()) < cfg.order_min_words or fidelity.get("mean_logprob") is None:
+        shuffles = shuffle_words(response, cfg.order_shuffles)
+        if not shuffles or len(response.split()) < cfg.order_min_words or fidelity.get("mean_logprob") is None:
             return 1.0, {"skipped": "too few words to order"}
         # the same number of tokens as the fidelity pass read, so both means cover the same text
-        st = await model.astats(prompt, shuffled, min(cfg.likelihood_max_tokens, int(fidelity["tokens"]) + 4))
-        if st.n_tokens == 0:
+        limit = min(cfg.likelihood_max_tokens, int(fidelity["tokens"]) + 4)
+        lps = []
+        for shuffled in shuffles:
+            st = await model.astats(prompt, shuffled, limit)
+            if st.n_tokens:
+                lps.append(st.mean_logprob)
+        if not lps:
             return 1.0, {"skipped": "empty shuffle"}
-        gap = float(fidelity["mean_logprob"]) - st.mean_logprob
+        gap = float(fidelity["mean_logprob"]) - sum(lps) / len(lps)
         return ramp(gap, cfg.order_low, cfg.order_high), {
             "gap": round(gap, 4),
-            "shuffled_logprob": round(st.mean_logprob, 4),
+            "shuffled_logprob": round(sum(lps) / len(lps), 4),
+            "shuffles": len(lps),
         }
 
 
-def shuffle_words(text: str) -> str | None:
-    """The words of ``text`` in a seeded random order that differs from theirs (None when no order differs).
+def shuffle_words(text: str, n: int = 1) -> list[str]:
+    """``n`` seeded random orders of the words of ``text``, each differing from theirs (fewer when the
+    words allow fewer; none when no order differs).
 
     The seed is the text's sha256, so every validator shuffles an answer the same way.
     """
     words = text.split()
     if len(set(words)) < 2:
-        return None
+        return []
     rng = random.Random(hashlib.sha256(text.encode("utf-8")).digest())
-    order = words[:]
-    for _ in range(8):
-        rng.shuffle(order)
-        if order != words:
-            return " ".join(order)
-    return " ".join(words[1:] + words[:1])
+    out: list[str] = []
+    for _ in range(n):
+        order = words[:]
+        for _ in range(8):
+            rng.shuffle(order)
+            if order != words and " ".join(order) not in out:
+                out.append(" ".join(order))
+                break
+    if not out:
+        out.append(" ".join(words[1:] + words[:1]))
+    return out
 
 
 def _shift_logit(p: float, delta: float) -> float:

@@ -72,11 +72,23 @@ class ScoringConfig:
     logprob_high: float = -0.4
     agreement_low: float = 0.4
     agreement_high: float = 1.0
+    # --- fidelity of a sampled answer (request temperature > greedy_below): its excess log-probability at
+    # that temperature, mean of log p_T(token) + H_T (nats per token; about 0 for the model's own samples), ramped
+    greedy_below: float = 0.05
+    excess_low: float = -0.8
+    excess_high: float = -0.25
     # --- word order: lp(answer) - lp(seeded shuffle of its words), nats per token, ramped to the gate O
     order_low: float = 0.3
-    order_high: float = 1.0
+    order_high: float = 1.3
+    # shuffles the answer is compared with (the mean of their lp; each costs one model pass)
+    order_shuffles: int = 2
     # answers with fewer words are not checked for order
     order_min_words: int = 4
+    # --- ending: log-probability (nats) that the turn ends right after the answer, ramped to the gate E
+    # (skipped for an answer capped at the request's max_tokens or longer than likelihood_max_tokens)
+    ending: bool = True
+    ending_low: float = -22.0
+    ending_high: float = -18.5
     # --- reference (off by default): the registered model's greedy answer, weak evidence of topic
     reference: bool = False
     reference_max_tokens: int = 32
@@ -132,7 +144,7 @@ class ScoringConfig:
                 raise bad("judge_base_url", "an http:// or https:// URL")
         if not _SHA256_HEX.fullmatch(self.model_sha256):
             raise bad("model_sha256", "64 lower-case hex characters")
-        for key in ("n_ctx", "likelihood_max_tokens", "reference_max_tokens", "rare_chars_min", "order_min_words"):
+        for key in ("n_ctx", "likelihood_max_tokens", "reference_max_tokens", "rare_chars_min", "order_min_words", "order_shuffles"):
             if getattr(self, key) < 1:
                 raise bad(key, "an integer >= 1")
         for key in ("n_threads", "encoder_threads"):
@@ -141,7 +153,7 @@ class ScoringConfig:
         unit = (
             "judge_low", "judge_high", "judge_weight", "reject_below",
             "injection_penalty", "self_praise_penalty", "agreement_low", "agreement_high",
-            "overlap_low", "overlap_high", "injection_semantic_low", "injection_semantic_high",
+            "overlap_low", "overlap_high", "injection_semantic_low", "injection_semantic_high", "greedy_below",
         )  # fmt: skip
         for key in unit:
             v = getattr(self, key)
@@ -154,7 +166,9 @@ class ScoringConfig:
             ("relevance_low", "relevance_high"),
             ("logprob_low", "logprob_high"),
             ("order_low", "order_high"),
+            ("ending_low", "ending_high"),
             ("agreement_low", "agreement_high"),
+            ("excess_low", "excess_high"),
             ("reference_low", "reference_high"),
             ("overlap_low", "overlap_high"),
             ("judge_low", "judge_high"),

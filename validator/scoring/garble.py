@@ -19,6 +19,11 @@ from validator.scoring.verdict import ramp
 
 _WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
 _TOKENS = re.compile(r"\S+")
+_ACRONYM = re.compile(r"[A-Z]{2,5}s?")
+# CamelCase humps: a capitalised word, an acronym before one (HTTPServer -> HTTP, Server), digits
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+_SUFFIXES = ("'s", "s", "es", "ies", "ied", "ed", "d", "ing", "ly", "er", "ers", "est", "ation", "ations", "ment", "ments", "able", "ness", "ize", "izes", "ized", "ization")
+_PREFIXES = ("un", "re", "de", "dis", "non", "pre", "sub", "multi", "co", "in", "over", "under", "auto")
 # what an answer that ended by itself ends with (prose, lists, code, quotes, numbers)
 _CLEAN_END = re.compile(r"""[.!?:;)\]}"'`*>%°0-9]\s*$|[\u2019\u201d\u2026]\s*$""")
 # ASCII punctuation, dashes, typographic quotes, ellipsis, bullets, currency and degree signs
@@ -37,7 +42,7 @@ class GarbleThresholds:
     nonword_bad: float = 0.5
     oddchar_ok: float = 0.02
     oddchar_bad: float = 0.15
-    # factor for an answer that stops inside a word that is not a word
+    # factor for an answer that stops inside a word: its last word is not a word but begins a listed one
     cut_word_factor: float = 0.3
     # factor for an answer that stops without any closing punctuation (cut at a word boundary); 1 = no cost:
     # terse correct answers ("list directory contents") are written that way, and a cut at a word
@@ -90,34 +95,62 @@ class GarbleCheck:
 
     def __init__(self, vocabulary: frozenset[str], thresholds: GarbleThresholds | None = None) -> None:
         self._vocab = vocabulary
+        # every proper prefix of a listed word: an answer cut inside a word ends with one
+        self._stubs = frozenset(w[:i] for w in vocabulary for i in range(1, len(w)))
         self.t = thresholds or GarbleThresholds()
 
-    def _is_word(self, w: str) -> bool:
-        w = w.lower()
-        if w in self._vocab:
+    def _listed(self, w: str) -> bool:
+        """``w`` (lower case) is listed, or an inflection or a common prefix of a listed word."""
+        v = self._vocab
+        if w in v:
             return True
-        # plural, possessive and common inflections of listed words
-        for suffix in ("'s", "s", "es", "ed", "d", "ing", "ly", "er", "est"):
-            if w.endswith(suffix) and w[: -len(suffix)] in self._vocab:
-                return True
-        return False
+        for suffix in _SUFFIXES:
+            if w.endswith(suffix) and len(w) > len(suffix) + 1:
+                stem = w[: -len(suffix)]
+                # plain (widgets), e restored (parsing -> parse), doubled consonant (formatted), y (copies)
+                if stem in v or stem + "e" in v or (len(stem) > 2 and stem[-1] == stem[-2] and stem[:-1] in v):
+                    return True
+                if suffix in ("ies", "ied") and stem + "y" in v:
+                    return True
+        if len(w) > 3 and any(w + suffix in v for suffix in ("s", "d", "r", "ed", "er", "ing", "ion")):
+            return True  # a base form whose inflection is listed (compile -> compiled)
+        return any(w.startswith(pre) and len(w) - len(pre) > 2 and self._listed(w[len(pre) :]) for pre in _PREFIXES)
 
-    def check(self, text: str, *, capped: bool = False) -> tuple[float, dict[str, Any]]:
+    def _is_word(self, w: str, given: frozenset[str] = frozenset()) -> bool:
+        """A listed word, an inflection of one, a name the prompt gave, an acronym (2 to 5 capitals)
+        or a CamelCase name made of words (ReadFile, RuleBasedStateMachine)."""
+        low = w.lower()
+        if low in given or self._listed(low):
+            return True
+        if _ACRONYM.fullmatch(w):
+            return True
+        parts = _CAMEL.findall(w)
+        return w[:1].isupper() and len(parts) > 1 and "".join(parts) == w and all(
+            self._listed(p.lower()) or _ACRONYM.fullmatch(p) for p in parts
+        )
+
+    def check(self, text: str, *, capped: bool = False, prompt: str = "") -> tuple[float, dict[str, Any]]:
         """The stage score in [0, 1] and the raw signals.
 
         ``capped``: the answer stopped because it reached the request's
         ``max_tokens``, so ending mid-sentence or mid-word is expected and
-        costs nothing.
+        costs nothing. ``prompt``: the names it uses (``wmemcmp``, ``FullPath``)
+        are words in the answer.
         """
         t = self.t
         stripped = text.strip()
-        words = [w.lower() for w in _WORD.findall(stripped)]
+        raw = _WORD.findall(stripped)
+        words = [w.lower() for w in raw]
+        given = frozenset(w.lower() for w in _WORD.findall(prompt))
         tokens = _TOKENS.findall(stripped)
         if len(tokens) < t.min_words and not re.search(r"[0-9A-Za-z]", stripped):
             return 0.0, {"reason": "empty"}
         repeat = max(repeated_ngram_share(words, 3), repeated_ngram_share(tokens, 4)) if len(words) >= 8 else 0.0
         ratio = compression_ratio(stripped)
-        nonword = sum(not self._is_word(w) for w in words) / len(words) if words else 1.0
+        # in a terse answer (<= 8 words) one unknown word (a name, a term of art) is never garble
+        unknown = sum(not self._is_word(w, given) for w in raw)
+        free = 1 if len(raw) <= 8 else 0
+        nonword = max(0, unknown - free) / len(raw) if raw else 1.0
         # letters-free tokens (numbers, symbols) count against the word share only when they dominate
         letter_share = len(words) / max(1, len(tokens))
         odd = odd_char_share(stripped)
@@ -126,7 +159,8 @@ class GarbleCheck:
         cut_word = (
             bool(re.fullmatch(r"[A-Za-z]+", tail))
             and not _CLEAN_END.search(stripped)
-            and not self._is_word(tail)
+            and tail.lower() in self._stubs
+            and not self._is_word(tail, given)
             and not _looks_named(tail, stripped)
         )
         no_end = not _CLEAN_END.search(stripped)

@@ -1,7 +1,9 @@
 """Offline scoring of a JSONL file (``polylink validator score --input rows.jsonl --output scores.jsonl``).
 
-Each input line is a JSON object with at least ``prompt`` and ``response``;
-every other field is kept. Each output line is the input row plus
+Each input line is a JSON object with at least ``prompt`` and ``response``
+and, optionally, ``temperature`` (the request's sampling temperature, 0 =
+greedy, the default: the fidelity stage tests the answer against it); every
+other field is kept. Each output line is the input row plus
 ``score`` and ``score_ppm`` (the quality, the integer the chain uses to
 judge the answer), ``quality``/``quality_ppm``, ``fidelity``/``fidelity_ppm``,
 ``used_judge``, ``decided_by``, ``latency_ms`` and ``stages`` (each stage's
@@ -41,6 +43,9 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             for key in ("prompt", "response"):
                 if not isinstance(row.get(key), str):
                     raise OfflineInputError(f"{path}:{n}: {key!r} must be a string")
+            t = row.get("temperature", 0.0)
+            if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t <= 2:
+                raise OfflineInputError(f"{path}:{n}: 'temperature' must be a number in [0, 2] (0 = greedy)")
             rows.append(row)
     return rows
 
@@ -74,7 +79,7 @@ async def _write(rows: list[dict[str, Any]], out: Path, scorer: Scorer) -> int:
             if row["prompt"] != prepared:
                 await scorer.prepare(row["prompt"])
                 prepared = row["prompt"]
-            verdict = await scorer.score(row["prompt"], row["response"])
+            verdict = await scorer.score(row["prompt"], row["response"], temperature=float(row.get("temperature", 0.0)))
             f.write(json.dumps({**row, **verdict.as_dict()}, ensure_ascii=False, default=str) + "\n")
     tmp.replace(out)
     return len(rows)

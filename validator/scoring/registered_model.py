@@ -26,6 +26,7 @@ tokens). Every call therefore runs on one dedicated thread, one at a time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 import time
@@ -63,6 +64,10 @@ class AnswerStats:
     # log-probability that the turn ends right after the answer (None when capped or empty)
     eos_logprob: float | None
     capped: bool
+    # with a sampling temperature T > 0: the mean over tokens of log p_T(token) + H_T(position), p_T the
+    # model's distribution at T and H_T its entropy. An answer the model sampled at T scores about 0 (the
+    # expected log-probability of a sample is -H_T); another model's answer scores below. None at T = 0.
+    sampled_excess: float | None = None
 
 
 def log_softmax_rows(rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -172,8 +177,9 @@ class RegisteredModel:
         llm.n_tokens = prefix  # eval() drops the cache past n_tokens
         llm.eval(tokens[prefix:])
 
-    def answer_stats(self, prompt: str, answer: str, max_tokens: int) -> AnswerStats:
-        """Log-probabilities of the first ``max_tokens`` tokens of ``answer`` after ``prompt`` (blocking)."""
+    def answer_stats(self, prompt: str, answer: str, max_tokens: int, *, temperature: float = 0.0) -> AnswerStats:
+        """Log-probabilities of the first ``max_tokens`` tokens of ``answer`` after ``prompt`` (blocking);
+        with ``temperature`` > 0 also ``sampled_excess`` at that temperature."""
         llm = self._model()
         head = self._chat_tokens(llm, prompt)
         body = list(llm.tokenize(answer.encode("utf-8"), add_bos=False, special=False))
@@ -188,12 +194,19 @@ class RegisteredModel:
         self._eval(llm, head + body)
         start = len(head)
         # row j of scores holds the logits that predict token j + 1
-        logp = log_softmax_rows(np.asarray(llm.scores[start - 1 : start + len(body)], dtype=np.float32))
+        logits = np.asarray(llm.scores[start - 1 : start + len(body)], dtype=np.float32)
+        logp = log_softmax_rows(logits)
         target = np.asarray(body, dtype=np.int64)
-        token_logp = logp[np.arange(len(body)), target]
+        rows = np.arange(len(body))
+        token_logp = logp[rows, target]
         agree = float(np.mean(logp[: len(body)].argmax(axis=1) == target))
         eos = None if capped or self._eos < 0 else float(logp[len(body), self._eos])
-        return AnswerStats(len(body), float(token_logp.mean()), agree, eos, capped)
+        excess = None
+        if temperature > 0:
+            hot = log_softmax_rows(logits[: len(body)] / np.float32(temperature))
+            entropy = -(np.exp(hot) * hot).sum(axis=1)
+            excess = float(np.mean(hot[rows, target] + entropy))
+        return AnswerStats(len(body), float(token_logp.mean()), agree, eos, capped, excess)
 
     def prime(self, prompt: str) -> int:
         """Evaluate the chat prompt into the key-value cache, so its answers evaluate only their own tokens (blocking).
@@ -265,8 +278,8 @@ class RegisteredModel:
                 await asyncio.wait([work])
                 raise
 
-    async def astats(self, prompt: str, answer: str, max_tokens: int) -> AnswerStats:
-        return await self._serialized(self.answer_stats, prompt, answer, max_tokens)
+    async def astats(self, prompt: str, answer: str, max_tokens: int, *, temperature: float = 0.0) -> AnswerStats:
+        return await self._serialized(functools.partial(self.answer_stats, temperature=temperature), prompt, answer, max_tokens)
 
     async def aprime(self, prompt: str) -> int:
         return await self._serialized(self.prime, prompt)

@@ -123,7 +123,8 @@ async def score(out: Path) -> dict[str, Any]:
     details: list[dict[str, Any]] = []
     async with Scorer() as scorer:
         for i, r in enumerate(rows):
-            f, detail = await scorer.fidelity(r["prompt"], r["response"])
+            t = SAMPLED["temperature"] if r["variant"] == "sampled" else 0.0  # the request's, as the chain has it
+            f, detail = await scorer.fidelity(r["prompt"], r["response"], temperature=t)
             fid.append(f)
             details.append(detail)
             if (i + 1) % 50 == 0:
