@@ -26,20 +26,25 @@ Stages, cheapest first (typical latency on a 2-core CPU in brackets):
 6. ``fidelity`` (one pass of the registered model over chat(prompt) +
    answer, reusing the prompt's cached prefix: tens of ms for a short
    answer): mean log-probability per token and the share of tokens that are
-   the model's first choice, each ramped; their mean is the **fidelity**. It
-   is not part of quality.
-7. ``order`` (a second pass, over a seeded shuffle of the answer's own
-   words): lp(answer) - lp(shuffle) per token. Text whose word order the
-   model finds no likelier than a shuffle of the same bag of words is not
-   English; absolute fluency is not asked for. Gate O.
+   the model's first choice, each ramped; their mean is the **fidelity** of a
+   greedy request. For a request sampled at temperature T it is the ramped
+   excess log-probability mean(log p_T(token) + H_T), about 0 for the
+   model's own samples. It is not part of quality.
+7. ``order`` (passes over ``order_shuffles`` seeded shuffles of the answer's
+   own words): lp(answer) - mean lp(shuffles) per token. Text whose word
+   order the model finds no likelier than shuffles of the same bag of words
+   is not English; absolute fluency is not asked for. Gate O.
+   ``ending``: the model's log-probability that the turn ends right after
+   the answer (from the fidelity pass), ramped: gate E, which catches an
+   answer cut off inside a phrase (skipped when capped at max_tokens).
 8. ``judge`` (an LLM asked yes/no): only when quality is inside
    [judge_low, judge_high].
 
 Combination rule::
 
     T = sigmoid(b + wr*R + wn*name_cosine + ws*specificity + wo*name_overlap [+ wref*reference])
-    quality = I * G * O * T
-    with the judge: quality = I * G * O * ((1 - jw) * T + jw * J)
+    quality = I * G * O * E * T
+    with the judge: quality = I * G * O * E * ((1 - jw) * T + jw * J)
 
 Gates multiply, so one clear problem sinks the answer, and the judge can
 never lift an answer over a gate. The weights are config, fitted on the tune
