@@ -80,8 +80,10 @@ class ScoringConfig:
     # --- word order: lp(answer) - lp(seeded shuffle of its words), nats per token, ramped to the gate O
     order_low: float = 0.3
     order_high: float = 1.3
-    # shuffles the answer is compared with (the mean of their lp; each costs one model pass)
-    order_shuffles: int = 2
+    # shuffles the answer is compared with (the mean of their lp; each costs one model pass). 2 separates
+    # better on the eval (held-out AUC vs shuffled 0.957 -> 0.975) but let a garbled e2e answer through
+    # once (gap 0.87 where one shuffle had failed it): 1 until the e2e is rerun with 2
+    order_shuffles: int = 1
     # answers with fewer words are not checked for order
     order_min_words: int = 4
     # --- ending: log-probability (nats) that the turn ends right after the answer, ramped to the gate E
