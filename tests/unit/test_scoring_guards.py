@@ -71,7 +71,10 @@ def test_garbled_text_is_penalized(garble: GarbleCheck, text: str) -> None:
         ("What does the C library function `XtRealizeWidget()` do?", "realize and unrealize widgets"),
         ("What does the C library function `localeconv()` do?", "get numeric formatting information"),
         ("What is the command `localedef` for?", "compile locale definition files"),
-        ("In Go's `syscall` package, what does `syscall.FullPath` do?", "FullPath retrieves the full path of the specified file"),
+        (
+            "In Go's `syscall` package, what does `syscall.FullPath` do?",
+            "FullPath retrieves the full path of the specified file",
+        ),
         ("What does the function `hypothesis.stateful.rule` do?", "Decorator for RuleBasedStateMachine"),
         ("What is the package `gdk-pixbuf` for?", "GDK Pixbuf library"),
         ("What is the command `openssl-asn1parse` for?", "ASN.1 parsing command"),

@@ -191,7 +191,15 @@ def test_a_correct_answer_in_other_words_passes_and_every_bad_kind_fails(
     assert v.quality >= 0.5, v.as_dict()
     # written by a person, not by the registered model: fidelity says so, quality does not care
     assert v.fidelity < v.quality
-    assert [s.name for s in v.stages] == ["injection", "garble", "relevance", "specificity", "fidelity", "order", "ending"]
+    assert [s.name for s in v.stages] == [
+        "injection",
+        "garble",
+        "relevance",
+        "specificity",
+        "fidelity",
+        "order",
+        "ending",
+    ]
     assert all(s.latency_ms >= 0 for s in v.stages)
     for kind, answer in bad.items():
         b = loop.run_until_complete(scorer.score(prompt, answer))

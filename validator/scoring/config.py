@@ -146,7 +146,14 @@ class ScoringConfig:
                 raise bad("judge_base_url", "an http:// or https:// URL")
         if not _SHA256_HEX.fullmatch(self.model_sha256):
             raise bad("model_sha256", "64 lower-case hex characters")
-        for key in ("n_ctx", "likelihood_max_tokens", "reference_max_tokens", "rare_chars_min", "order_min_words", "order_shuffles"):
+        for key in (
+            "n_ctx",
+            "likelihood_max_tokens",
+            "reference_max_tokens",
+            "rare_chars_min",
+            "order_min_words",
+            "order_shuffles",
+        ):
             if getattr(self, key) < 1:
                 raise bad(key, "an integer >= 1")
         for key in ("n_threads", "encoder_threads"):

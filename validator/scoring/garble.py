@@ -22,7 +22,30 @@ _TOKENS = re.compile(r"\S+")
 _ACRONYM = re.compile(r"[A-Z]{2,5}s?")
 # CamelCase humps: a capitalised word, an acronym before one (HTTPServer -> HTTP, Server), digits
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
-_SUFFIXES = ("'s", "s", "es", "ies", "ied", "ed", "d", "ing", "ly", "er", "ers", "est", "ation", "ations", "ment", "ments", "able", "ness", "ize", "izes", "ized", "ization")
+_SUFFIXES = (
+    "'s",
+    "s",
+    "es",
+    "ies",
+    "ied",
+    "ed",
+    "d",
+    "ing",
+    "ly",
+    "er",
+    "ers",
+    "est",
+    "ation",
+    "ations",
+    "ment",
+    "ments",
+    "able",
+    "ness",
+    "ize",
+    "izes",
+    "ized",
+    "ization",
+)
 _PREFIXES = ("un", "re", "de", "dis", "non", "pre", "sub", "multi", "co", "in", "over", "under", "auto")
 # what an answer that ended by itself ends with (prose, lists, code, quotes, numbers)
 _CLEAN_END = re.compile(r"""[.!?:;)\]}"'`*>%°0-9]\s*$|[\u2019\u201d\u2026]\s*$""")
@@ -125,8 +148,11 @@ class GarbleCheck:
         if _ACRONYM.fullmatch(w):
             return True
         parts = _CAMEL.findall(w)
-        return w[:1].isupper() and len(parts) > 1 and "".join(parts) == w and all(
-            self._listed(p.lower()) or _ACRONYM.fullmatch(p) for p in parts
+        return (
+            w[:1].isupper()
+            and len(parts) > 1
+            and "".join(parts) == w
+            and all(self._listed(p.lower()) or _ACRONYM.fullmatch(p) for p in parts)
         )
 
     def check(self, text: str, *, capped: bool = False, prompt: str = "") -> tuple[float, dict[str, Any]]:

@@ -279,7 +279,9 @@ class RegisteredModel:
                 raise
 
     async def astats(self, prompt: str, answer: str, max_tokens: int, *, temperature: float = 0.0) -> AnswerStats:
-        return await self._serialized(functools.partial(self.answer_stats, temperature=temperature), prompt, answer, max_tokens)
+        return await self._serialized(
+            functools.partial(self.answer_stats, temperature=temperature), prompt, answer, max_tokens
+        )
 
     async def aprime(self, prompt: str) -> int:
         return await self._serialized(self.prime, prompt)
