@@ -26,8 +26,9 @@ __all__ = ["Scorer", "Verdict", "open_scorer", "to_ppm", "verdict_json"]
 class Scorer(Protocol):
     """Scores an answer; its lifecycle (models loaded, judge connected) is the caller's `async with`."""
 
-    async def score(self, prompt: str, response: str, *, capped: bool = False) -> Verdict:
-        """``capped``: the answer used all of the request's ``max_tokens`` (a cut-off ending is expected)."""
+    async def score(self, prompt: str, response: str, *, capped: bool = False, temperature: float = 0.0) -> Verdict:
+        """``capped``: the answer used all of the request's ``max_tokens`` (a cut-off ending is expected);
+        ``temperature``: the request's sampling temperature (0 = greedy), which fidelity is tested against."""
         ...
 
     async def prepare(self, prompt: str) -> None:

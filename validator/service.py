@@ -541,7 +541,7 @@ class Validator:
             t0 = loop.time()
             try:
                 capped = req.request.max_tokens > 0 and result.completion_tokens >= req.request.max_tokens
-                temperature = req.request.sampling.temperature_ppm / 1_000_000
+                temperature = req.request.sampling.temperature_ppm / PPM
                 verdict = await self.scorer.score(prompt, result.response, capped=capped, temperature=temperature)
             except Exception as e:
                 raise _ScoringFailed(str(e)) from e

@@ -474,8 +474,11 @@ class Scorer:
         phrase is almost never followed by the end of the turn; a terse one without a final period is."""
         cfg = self.config
         eos = fidelity.get("eos_logprob")
-        if capped or eos is None:
-            return 1.0, {"skipped": "capped at max_tokens" if capped or fidelity.get("capped") else "no end token"}
+        if capped:
+            return 1.0, {"skipped": "capped at max_tokens"}
+        if eos is None:
+            why = "longer than likelihood_max_tokens" if fidelity.get("capped") else "no end token"
+            return 1.0, {"skipped": why}
         return ramp(float(eos), cfg.ending_low, cfg.ending_high), {"eos_logprob": eos}
 
     async def _order_stage(self, prompt: str, response: str, fidelity: dict[str, Any]) -> tuple[float, dict[str, Any]]:
@@ -495,10 +498,11 @@ class Scorer:
                 lps.append(st.mean_logprob)
         if not lps:
             return 1.0, {"skipped": "empty shuffle"}
-        gap = float(fidelity["mean_logprob"]) - sum(lps) / len(lps)
+        shuffled_lp = sum(lps) / len(lps)
+        gap = float(fidelity["mean_logprob"]) - shuffled_lp
         return ramp(gap, cfg.order_low, cfg.order_high), {
             "gap": round(gap, 4),
-            "shuffled_logprob": round(sum(lps) / len(lps), 4),
+            "shuffled_logprob": round(shuffled_lp, 4),
             "shuffles": len(lps),
         }
 
