@@ -30,6 +30,11 @@ from validator.scoring.specificity import (
         ("What does the ls command do?", "ls", "", ("ls",)),
         ("What is the Debian package 'xz-utils'?", "xz-utils", "", ("xz", "utils")),
         ("What does the C function `strchr` do?", "strchr", "", ("strchr",)),
+        ("In Go's `log` package, what does `log.Panic` do?", "log.Panic", "log", ("panic",)),
+        ("In Go's `runtime/debug` package, what does `debug.SetTraceback` do?", "debug.SetTraceback", "debug",
+         ("set", "traceback")),
+        ("In Rust, what does `Vec::push` of `Vec` do?", "Vec::push", "", ("push",)),
+        ("What does `a` do, and `b`?", "a", "", ("a",)),
     ],
 )  # fmt: skip
 def test_subject_finds_the_named_entity(prompt: str, name: str, parent: str, words: tuple[str, ...]) -> None:

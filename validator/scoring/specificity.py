@@ -73,13 +73,18 @@ def split_identifier(name: str) -> list[str]:
 
 
 def subject(prompt: str) -> Subject | None:
-    """The entity ``prompt`` names (backticks first, then quotes, identifier shapes, "the X command"), or None."""
+    """The entity ``prompt`` names (backticks first, then quotes, identifier shapes, "the X command"), or None.
+
+    Of several names in backticks the first that no other one extends (``a.b`` over ``a`` or ``x/a``)."""
     found = ""
-    for pattern in (_BACKTICK, _QUOTED):
-        m = pattern.search(prompt)
+    named = [m.strip() for m in _BACKTICK.findall(prompt)]
+    if named:
+        # "In Go's `runtime/debug` package, what does `debug.SetTraceback` do?": the member, not its package
+        found = next(n for n in named if not any(_extends(o, n) for o in named))
+    else:
+        m = _QUOTED.search(prompt)
         if m:
             found = m.group(1).strip()
-            break
     if not found:
         m = _IDENT.search(prompt)
         if m:
@@ -97,6 +102,12 @@ def subject(prompt: str) -> Subject | None:
     parent = bare.rsplit(".", 1)[0] if "." in bare else ""
     words = tuple(split_identifier(bare)) or (bare.lower(),)
     return Subject(found, parent, words)
+
+
+def _extends(name: str, other: str) -> bool:
+    """Is ``name`` a member of ``other``: ``log.Panic`` of ``log``, ``debug.Stack`` of ``runtime/debug``?"""
+    base = other.rsplit("/", 1)[-1]
+    return name != other and name.startswith((other + ".", other + "::", base + ".", base + "::"))
 
 
 def name_overlap(subj: Subject, answer: str) -> float:
