@@ -6,11 +6,14 @@ is not the registered model. Two kinds are made here, both from registry
 packages only (no model hub is reachable):
 
 1. ``requant``: a lower-bit requantization of the registered weights (Q4_1 ->
-   Q3_K_S and Q2_K by default) made with llama.cpp's own ``llama-quantize``,
-   built from the llama.cpp vendored in the llama-cpp-python sdist of the
-   version the project runs (0.3.36). Only the ``llama-quantize`` target is
-   built, with portable AVX2 flags (``-march=native`` crashes in llama.cpp's
-   AMX kernels on this CPU kind).
+   Q3_K_S and Q2_K by default) made with llama.cpp's own quantizer. By
+   default that is ``llama_model_quantize`` in the libllama llama-cpp-python
+   ships (:func:`worker.models.requantize`, seconds); ``--tool
+   llama-quantize`` builds the ``llama-quantize`` tool from the llama.cpp
+   vendored in the llama-cpp-python sdist of the version the project runs
+   (0.3.36), with portable AVX2 flags (``-march=native`` crashes in
+   llama.cpp's AMX kernels on this CPU kind), and runs it. Both wrote the
+   same Q2_K file (sha256 1733ab14...8895) on 2026-12-07.
 2. ``package``: a different small instruct model shipped inside a registry
    package. No SmolLM2-360M/1.7B, Qwen2.5-0.5B or TinyLlama GGUF is on the
    registry (see docs/design/models.md); Gemma 3 270M (google/gemma-3-270m,
@@ -45,7 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from worker.models import embedded_gguf_path, sha256_file  # noqa: E402
+from worker.models import embedded_gguf_path, requantize, sha256_file  # noqa: E402
 
 LLAMA_VERSION = "0.3.36"
 SDIST_NAME = f"llama_cpp_python-{LLAMA_VERSION}.tar.gz"
@@ -156,7 +159,9 @@ def ensure_quantize(cache: Path, jobs: int, sdist: Path | None) -> Path:
     return binary
 
 
-def make_requant(cache: Path, manifest: Manifest, types: list[str], jobs: int, sdist: Path | None) -> list[dict]:
+def make_requant(
+    cache: Path, manifest: Manifest, types: list[str], jobs: int, sdist: Path | None, tool: str = "library"
+) -> list[dict]:
     src = registered_gguf()
     stem = src.name.removesuffix(".gguf").replace(".Q4_1", "")
     out_dir = cache / "requant"
@@ -170,11 +175,14 @@ def make_requant(cache: Path, manifest: Manifest, types: list[str], jobs: int, s
             log(f"{name}: up to date")
             made.append(manifest.data["files"][name])
             continue
-        quantize = quantize or ensure_quantize(cache, jobs, sdist)
-        tmp = out.with_suffix(".tmp")
         log(f"requantizing {src.name} -> {qtype}")
-        run([str(quantize), "--allow-requantize", str(src), str(tmp), qtype, str(jobs)])
-        tmp.replace(out)
+        if tool == "llama-quantize":
+            quantize = quantize or ensure_quantize(cache, jobs, sdist)
+            tmp = out.with_suffix(".tmp")
+            run([str(quantize), "--allow-requantize", str(src), str(tmp), qtype, str(jobs)])
+            tmp.replace(out)
+        else:
+            requantize(src, out, qtype, threads=jobs)
         rec = manifest.record(
             name,
             out,
@@ -182,7 +190,11 @@ def make_requant(cache: Path, manifest: Manifest, types: list[str], jobs: int, s
             qtype=qtype,
             source=src.name,
             source_sha256=sha256_file(src),
-            tool=f"llama-quantize (llama-cpp-python=={LLAMA_VERSION} sdist)",
+            tool=(
+                f"llama-quantize (llama-cpp-python=={LLAMA_VERSION} sdist)"
+                if tool == "llama-quantize"
+                else f"llama_model_quantize (libllama of llama-cpp-python=={LLAMA_VERSION})"
+            ),
         )
         log(f"{name}: sha256 {rec['sha256']} ({rec['size_bytes']} bytes)")
         made.append(rec)
@@ -249,6 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--sdist", type=Path, default=None, help=f"an already downloaded {SDIST_NAME} (else pip downloads it)"
     )
+    ap.add_argument(
+        "--tool",
+        choices=["library", "llama-quantize"],
+        default="library",
+        help="library (default): llama.cpp's llama_model_quantize in the installed llama-cpp-python, seconds;"
+        " llama-quantize: build the tool from the sdist (minutes) and run it; both write the same bytes",
+    )
     ap.add_argument("--jobs", type=int, default=2, help="build and quantize threads (default 2)")
     ap.add_argument("--print-paths", action="store_true", help="print the manifest's files and exit, making nothing")
     args = ap.parse_args(argv)
@@ -262,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     made = []
     if "requant" in args.kinds:
-        made += make_requant(cache, manifest, args.types, args.jobs, args.sdist)
+        made += make_requant(cache, manifest, args.types, args.jobs, args.sdist, args.tool)
     if "package" in args.kinds:
         made += make_package(cache, manifest)
     for rec in made:

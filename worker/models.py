@@ -82,3 +82,36 @@ def sha256_file(path: Path | str, *, chunk_size: int = 1 << 20) -> str:
         while chunk := f.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def requantize(src: Path | str, dst: Path | str, qtype: str, *, threads: int = 0) -> Path:
+    """Requantize the GGUF ``src`` to ``qtype`` (for example ``"Q2_K"``) into ``dst``; returns ``dst``.
+
+    This is llama.cpp's own quantizer (``llama_model_quantize``, the function the ``llama-quantize`` tool
+    calls) in the libllama that llama-cpp-python ships: the output is byte-identical to the tool's (same
+    llama.cpp version) and takes seconds, with nothing to build. Tensors whose shape a type cannot hold fall
+    back to another type, as with the tool. Written to a temporary name and renamed, so ``dst`` is never
+    half-written. Raises ``ValueError`` for an unknown type, ``RuntimeError`` when llama.cpp fails.
+    """
+    import ctypes
+
+    import llama_cpp
+
+    ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{qtype.upper()}", None)
+    if ftype is None:
+        known = sorted(n.removeprefix("LLAMA_FTYPE_MOSTLY_") for n in dir(llama_cpp) if n.startswith("LLAMA_FTYPE_MOSTLY_"))
+        raise ValueError(f"unknown quantization type {qtype!r}; llama.cpp knows {', '.join(known)}")
+    src, dst = Path(src), Path(dst)
+    if not src.is_file():
+        raise FileNotFoundError(f"no GGUF file at {src}")
+    tmp = dst.with_name(dst.name + ".tmp")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = ftype
+    params.allow_requantize = True
+    params.nthread = threads
+    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params))
+    if rc != 0 or not tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"llama.cpp could not requantize {src} to {qtype} (return code {rc})")
+    tmp.replace(dst)
+    return dst

@@ -1,10 +1,12 @@
 """TIQE on the real localnet: real worker and validator-scorer processes on the real embedded models.
 
 4 validators, each running `polylink validator run` (the scoring pipeline on
-SmolLM2 + MiniLM); honest workers and one degraded worker. Covered: every
-result gets a final quality from a committee that committed then revealed;
-sealed scores cannot be copied; a degraded worker is
-jailed and slashed within 10 results while honest ones never are; a validator
+SmolLM2 + MiniLM); honest workers, one degraded worker and one that serves a
+substitute model. Covered: every result gets a final quality from a committee
+that committed then revealed; sealed scores cannot be copied; a degraded
+worker is jailed and slashed within 10 results while honest ones never are; a
+worker serving a lower-bit requantization of the registered weights (answers
+that read well) is jailed and slashed on fidelity within 10 results; a validator
 that commits and never reveals is slashed and, after `max_misses`, jailed.
 The Byzantine scorers run in tests/e2e/test_tiqe_byzantine_e2e.py, a fresh
 chain each.
@@ -38,12 +40,13 @@ from chain.localnet.scorers import ScorerSpec, start_scorer, stop_scorer
 from chain.localnet.workers import WorkerSpec, start_worker
 from chain.modules.tiqe import errors as tiqe_err
 from tests.e2e.chainutil import assert_same_app_hash_every_height, heights
-from worker.models import EMBEDDED_MODEL
+from worker.models import EMBEDDED_MODEL, embedded_gguf_path, requantize
 
 pytestmark = pytest.mark.e2e
 
 MODEL = EMBEDDED_MODEL.model_id  # served by the honest workers user1, user2
 DEGRADED = "smollm2-degraded"  # served only by user3, whose engine garbles its answers
+SUBSTITUTED = "smollm2-substituted"  # served only by user4, whose engine runs a Q2_K requantization instead
 ENGINE: dict[str, Any] = {"kind": "llamacpp", "n_threads": 1, "n_ctx": 1024}
 MAX_TOKENS = 32
 PROMPTS = [
@@ -69,6 +72,12 @@ def wait_for(cond: Callable[[], bool], what: str, timeout: float = 120.0) -> Non
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def substitute_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Q2_K requantization of the registered Q4_1 weights, by llama.cpp's own quantizer (seconds)."""
+    return requantize(embedded_gguf_path(), tmp_path_factory.mktemp("substitute") / "smollm2.Q2_K.gguf", "Q2_K")
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +119,7 @@ def wait_scorer_ready(net: Localnet, key: str) -> None:
     wait_for(ready, f"scorer {key} to load its models", 240)
 
 
-def make_net(tmp: Path, accounts: int = 4) -> Localnet:
+def make_net(tmp: Path, accounts: int = 5) -> Localnet:
     """A 4-validator localnet (created, not started) whose apps assert every invariant at every
     height (supply = initial + minted - burned, escrow = open escrows, bonded pool = bonded
     tokens, ...): a violation halts it. Every process here shares 2 cores: a 32-token answer can
@@ -125,11 +134,18 @@ def make_net(tmp: Path, accounts: int = 4) -> Localnet:
 
 
 def prepare_chain(
-    net: Localnet, c: SyncClient, *, degraded: bool = True, byzantine: dict[str, str] | None = None
+    net: Localnet,
+    c: SyncClient,
+    *,
+    degraded: bool = True,
+    byzantine: dict[str, str] | None = None,
+    substitute: Path | None = None,
 ) -> None:
-    """Register MODEL and DEGRADED (royalty 5%, base price 1000); honest workers user1 and user2 on
-    MODEL and (with `degraded`) user3 on DEGRADED, whose engine shuffles its answers; a scorer per
-    validator, honest unless `byzantine` names its behaviour; wait for all of them."""
+    """Register MODEL, DEGRADED and SUBSTITUTED (royalty 5%, base price 1000, all the registered
+    weights' digest); honest workers user1 and user2 on MODEL, (with `degraded`) user3 on DEGRADED,
+    whose engine shuffles its answers, and (with `substitute`, a GGUF file) user4 on SUBSTITUTED,
+    whose engine answers with that model; a scorer per validator, honest unless `byzantine` names
+    its behaviour; wait for all of them."""
     provider = addr(net, "user0")
     m = EMBEDDED_MODEL
     msgs = [
@@ -144,7 +160,7 @@ def prepare_chain(
             royalty_ppm=50_000,
             base_price="1000",
         )
-        for mid in (MODEL, DEGRADED)
+        for mid in (MODEL, DEGRADED, SUBSTITUTED)
     ]
     c.send_and_wait(msgs, "user0", gas=1_000_000, timeout=60).raise_for_code()
     workers = ["user1", "user2"]
@@ -158,6 +174,10 @@ def prepare_chain(
                 key="user3", models=[DEGRADED], engine={**ENGINE, "degrade": "shuffle"}, poll_interval_s=1.0, node=2
             ),
         )
+    if substitute is not None:
+        workers.append("user4")
+        engine = {**ENGINE, "degrade": "substitute", "substitute_model_path": str(substitute)}
+        start_worker(net, WorkerSpec(key="user4", models=[SUBSTITUTED], engine=engine, poll_interval_s=1.0, node=3))
     for i, key in enumerate(net.validator_keys):
         start_scorer(net, ScorerSpec(key=key, node=i, behaviour=(byzantine or {}).get(key, "honest")))
     for key in net.validator_keys:
@@ -167,8 +187,8 @@ def prepare_chain(
 
 
 @pytest.fixture(scope="module")
-def setup(net: Localnet, c: SyncClient) -> None:
-    prepare_chain(net, c)
+def setup(net: Localnet, c: SyncClient, substitute_gguf: Path) -> None:
+    prepare_chain(net, c, substitute=substitute_gguf)
 
 
 def worker(c: SyncClient, address: str) -> reg_q.QueryWorkerResponse | None:
@@ -354,6 +374,48 @@ def test_degraded_worker_is_jailed_and_slashed_while_honest_workers_never_are(
     for k, before in honest.items():
         hw = worker(c, addr(net, k))
         assert hw is not None and hw.worker.jailed_until_height == 0 and int(hw.worker.bond) == before
+
+
+def test_substitute_model_worker_is_jailed_on_fidelity_while_honest_workers_never_are(
+    net: Localnet, c: SyncClient, setup: None
+) -> None:
+    """user4 passes the registered weights' digest but answers with a Q2_K requantization: answers
+    that read well (some pass on quality), unlikely under the registered model. Its fidelity EMA
+    falls below min_fidelity_ppm within 10 results: jailed, and slashed by the substitution
+    fraction (or degradation's, if its quality EMA fell too and that fraction is larger)."""
+    p = tiqe_params(c)
+    sub = addr(net, "user4")
+    bond = int(worker(c, sub).worker.bond)  # type: ignore[union-attr]
+    honest = {k: int(worker(c, addr(net, k)).worker.bond) for k in ("user1", "user2")}  # type: ignore[union-attr]
+    results: list[tuple[int, int, bool]] = []  # (quality, fidelity, passed) of each scored answer
+    honest_fidelity: list[int] = []
+    for i in range(10):
+        st = wait_completed(c, send_request(c, net, SUBSTITUTED, PROMPTS[i % len(PROMPTS)]))
+        r = st.results[0]
+        if r.scored:
+            results.append((r.quality_ppm, r.fidelity_ppm, r.passed))
+        rounds = scored_rounds(c, net, MODEL, [PROMPTS[(i + 3) % len(PROMPTS)]])  # honest traffic in the same run
+        honest_fidelity += [rnd.fidelity_ppm for rnd in rounds if rnd.scored]
+        w = worker(c, sub)
+        if w is not None and w.worker.jailed_until_height > 0:
+            break
+    w = worker(c, sub)
+    assert w is not None and w.worker.jailed_until_height > 0, f"not jailed after 10 results: {results}"
+    stats = {st.model_id: st for st in w.stats}[SUBSTITUTED]
+    assert p.min_results <= stats.results <= 10
+    assert stats.fidelity_ema_ppm < p.min_fidelity_ppm, (stats.quality_ema_ppm, stats.fidelity_ema_ppm)
+    assert any(passed for _, _, passed in results), f"no substitute answer passed on quality: {results}"
+    fraction = p.slash_fraction_substitution_ppm
+    if stats.quality_ema_ppm < p.min_quality_ppm:
+        fraction = max(fraction, p.slash_fraction_degradation_ppm)
+    assert int(w.worker.bond) == bond - bond * fraction // 1_000_000
+    # the registered model's own answers keep a high fidelity, round after round
+    assert honest_fidelity and min(honest_fidelity) >= p.min_fidelity_ppm, honest_fidelity
+    for k, before in honest.items():
+        hw = worker(c, addr(net, k))
+        assert hw is not None and hw.worker.jailed_until_height == 0 and int(hw.worker.bond) == before
+        hs = {st.model_id: st for st in hw.stats}[MODEL]
+        assert hs.fidelity_ema_ppm >= p.min_fidelity_ppm and hs.quality_ema_ppm >= p.min_quality_ppm
 
 
 def test_validator_that_commits_and_never_reveals_is_slashed_then_jailed(

@@ -67,11 +67,13 @@ class ScoringConfig:
     # run the registered model's passes over the answer (fidelity and the word-order gate)
     likelihood: bool = True
     likelihood_max_tokens: int = 48
-    # --- fidelity: mean log-probability per token (nats) and share of first-choice tokens, each ramped
-    logprob_low: float = -2.5
-    logprob_high: float = -0.4
-    agreement_low: float = 0.4
-    agreement_high: float = 1.0
+    # --- fidelity: mean log-probability per token (nats) and share of first-choice tokens, each ramped.
+    # The registered model's greedy answers read >= -0.84 and >= 0.90 (fidelity eval); a Q2_K requantization's
+    # median -1.03 and 0.71: these ramps put the registered ones at ~1 and the substitute's mean below 0.4
+    logprob_low: float = -1.3
+    logprob_high: float = -0.9
+    agreement_low: float = 0.75
+    agreement_high: float = 0.9
     # --- fidelity of a sampled answer (request temperature > greedy_below): its excess log-probability at
     # that temperature, mean of log p_T(token) + H_T (nats per token; about 0 for the model's own samples), ramped
     greedy_below: float = 0.05
