@@ -1,8 +1,11 @@
 """`make demo`: a 4-validator localnet on loopback, real signed transfers, then real inference:
-the embedded model registered (and a second id on the same weights, served only by a degraded
-worker), 4 TIQE scorers, 3 workers, and the OpenAI-compatible gateway with its dashboard; a short
-exchange through the official `openai` client (a plain request, a swarm, an answer that fails
-TIQE), then a load burst that moves the price, the ratings, who earned what, the supply.
+the embedded model registered (and two more ids on the same weights: one served only by a degraded
+worker, one only by a worker that runs a lower-bit requantization instead), 4 TIQE scorers, 4
+workers, and the OpenAI-compatible gateway with its dashboard; a short exchange through the
+official `openai` client (a plain request, a swarm, an answer that fails TIQE on quality, an answer
+that reads well and is caught on fidelity, each with the scorer's reason), TIQE on correct answers
+in other words (`polylink validator score`), then a load burst that moves the price, the ratings,
+who earned what, the supply.
 
 Leaves everything running (logs under localnet-demo/); `make demo-down` stops it, and so does a
 Ctrl-C while the demo runs. A second `make demo` while one runs says so; a stopped one is wiped.
@@ -13,8 +16,10 @@ from __future__ import annotations
 import base64
 import fcntl
 import hashlib
+import json
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,19 +45,22 @@ from chain.localnet.net import Localnet  # noqa: E402
 from chain.localnet.ports import DEFAULT_BASE_PORT, busy_ports, port_free  # noqa: E402
 from chain.localnet.scorers import ScorerSpec, start_scorer  # noqa: E402
 from chain.localnet.workers import WorkerSpec, start_worker  # noqa: E402
-from worker.models import EMBEDDED_MODEL  # noqa: E402
+from worker.models import EMBEDDED_MODEL, embedded_gguf_path, requantize  # noqa: E402
 
 HOME = ROOT / "localnet-demo"
 NODES = 4
-ACCOUNTS = 5  # user0 the user, user1 user2 honest workers, user3 the degraded worker, user4 the gateway
+# user0 the user, user1 user2 honest workers, user3 the degraded worker, user4 the gateway, user5 the substitute
+ACCOUNTS = 6
 USERS = ("user0", "user1", "user2")  # the transfers
 WORKERS = ("user1", "user2")
 DEGRADED_WORKER = "user3"
+SUBSTITUTE_WORKER = "user5"
 GATEWAY_KEY = "user4"
 GATEWAY_PORT = 26690  # fixed, on loopback, checked free like the node ports
 API_KEY = "sk-polylink-demo"
 MODEL = EMBEDDED_MODEL.model_id
 DEGRADED = "smollm2-degraded"  # the same embedded weights, served only by the degraded worker
+SUBSTITUTED = "smollm2-substituted"  # the same digest, served only by a worker that runs a Q2_K requantization
 ENGINE: dict[str, Any] = {"kind": "llamacpp", "n_threads": 1, "n_ctx": 2048}
 BASE_PRICE = 2_000  # upoly per 1000 tokens
 BLOCK_REWARD = 1_000_000  # upoly minted per block (1 POLY), paid to the bonded validators by power
@@ -67,6 +75,17 @@ EXCHANGE: list[tuple[str, str, str, dict[str, Any]]] = [  # title, model, prompt
     ("a swarm: two workers commit, then reveal", MODEL, "In one sentence, why is the sky blue?", {"redundancy": 2}),
     ("the degraded worker's model, min_quality 0.5", DEGRADED, "Give me three tips for staying focused while studying.",
      {"min_quality": 0.5}),
+    ("the substitute worker's model: another model's answer behind the registered digest", SUBSTITUTED,
+     "What does a thermometer measure?", {}),
+]
+# correct answers in words the registered model would not use (and one whose words are shuffled), scored by
+# `polylink validator score`, the validators' pipeline without the chain
+OTHER_WORDS = [
+    ("In one sentence, why is the sky blue?", "Air molecules scatter the short blue wavelengths of sunlight far more"
+     " than the long red ones, so blue light reaches our eyes from every direction"),
+    ("What does a thermometer measure?", "temperature, how hot or cold something is"),
+    ("In one sentence, why is the sky blue?", "blue wavelengths the molecules eyes every sunlight of scatter so"
+     " direction far light more Air the from ones, short reaches than the long red our blue"),
 ]
 # the load burst: short prompts (answers end long before max_tokens; the rest of the escrow is
 # refunded), asking for more tokens a block than the workers' target (half their capacity)
@@ -122,14 +141,20 @@ def start_services(net: Localnet, c: SyncClient, addr: dict[str, str]) -> str:
     """Register both model ids, start the scorers, the workers and the gateway; its base URL once ready."""
     m = EMBEDDED_MODEL
     print(f"==> user0 registers the model {MODEL} (sha256 {m.sha256[:16]}.., base price {BASE_PRICE}upoly"
-          f" per 1000 tokens, royalty 5%) and {DEGRADED} on the same weights")
+          f" per 1000 tokens, royalty 5%), and {DEGRADED} and {SUBSTITUTED} on the same weights")
     c.send_and_wait([reg_tx.MsgRegisterModel(
         provider=addr["user0"], model_id=mid, family=m.family, version=m.version, sha256=m.sha256,
         license=m.license, context_length=m.context_length, royalty_ppm=50_000, base_price=str(BASE_PRICE),
-    ) for mid in (MODEL, DEGRADED)], "user0", gas=1_000_000, timeout=60).raise_for_code()
+    ) for mid in (MODEL, DEGRADED, SUBSTITUTED)], "user0", gas=1_000_000, timeout=60).raise_for_code()
+    substitute = HOME / "substitute" / "smollm2.Q2_K.gguf"
+    substitute.parent.mkdir(parents=True, exist_ok=True)
+    requantize(embedded_gguf_path(), substitute, "Q2_K")
+    print(f"==> {substitute.relative_to(ROOT)}: the registered Q4_1 weights requantized to Q2_K by llama.cpp's"
+          f" quantizer; {SUBSTITUTE_WORKER} registers the registered digest and answers with this file")
     print(f"==> starting {net.nodes} validator scorers (polylink validator run: TIQE on SmolLM2 + MiniLM),"
-          f" workers {', '.join(WORKERS)} on {MODEL} and {DEGRADED_WORKER} on {DEGRADED}"
-          " (engine degrade = \"shuffle\": it garbles every answer), and the gateway")
+          f" workers {', '.join(WORKERS)} on {MODEL}, {DEGRADED_WORKER} on {DEGRADED}"
+          f" (engine degrade = \"shuffle\": it garbles every answer), {SUBSTITUTE_WORKER} on {SUBSTITUTED}"
+          " (degrade = \"substitute\"), and the gateway")
     t0 = time.perf_counter()
     for i, key in enumerate(net.validator_keys):
         start_scorer(net, ScorerSpec(key=key, node=i))
@@ -137,17 +162,19 @@ def start_services(net: Localnet, c: SyncClient, addr: dict[str, str]) -> str:
         start_worker(net, WorkerSpec(key=key, models=[MODEL], node=i % net.nodes, poll_interval_s=1.0, engine=ENGINE))
     start_worker(net, WorkerSpec(key=DEGRADED_WORKER, models=[DEGRADED], node=2, poll_interval_s=1.0,
                                  engine={**ENGINE, "degrade": "shuffle"}))
+    start_worker(net, WorkerSpec(key=SUBSTITUTE_WORKER, models=[SUBSTITUTED], node=3, poll_interval_s=1.0,
+                                 engine={**ENGINE, "degrade": "substitute", "substitute_model_path": str(substitute)}))
     start_gateway(net, GatewaySpec(key=GATEWAY_KEY, node=3, port=GATEWAY_PORT, api_keys=[API_KEY],
                                    settings={"max_tokens": MAX_TOKENS, "timeout_s": WAIT_S}))
     url = gateway_url(net, 120)
-    for key in (*WORKERS, DEGRADED_WORKER):
+    for key in (*WORKERS, DEGRADED_WORKER, SUBSTITUTE_WORKER):
         wait_for(lambda k=key: registered(c, addr[k]), f"worker {key} to register", 240)
     for key in net.validator_keys:
         log = net.home / "services" / f"scorer-{key}.log"
         wait_for(lambda p=log: '"event": "validator.scoring"' in (p.read_text() if p.exists() else ""),
                  f"scorer {key} to load its models", 300)
     print(f"    all ready in {time.perf_counter() - t0:.0f}s")
-    for key in (*WORKERS, DEGRADED_WORKER):
+    for key in (*WORKERS, DEGRADED_WORKER, SUBSTITUTE_WORKER):
         w = c.query("/polylink.registry.v1.Query/Worker", reg_q.QueryWorkerRequest(address=addr[key]),
                     reg_q.QueryWorkerResponse).worker
         print(f"    worker {key} {w.address}: bond {w.bond}upoly, capacity {w.capacity} tokens/block,"
@@ -157,7 +184,7 @@ def start_services(net: Localnet, c: SyncClient, addr: dict[str, str]) -> str:
     return url
 
 
-def gateway_demo(c: SyncClient, url: str, names: dict[str, str]) -> None:
+def gateway_demo(net: Localnet, c: SyncClient, url: str, names: dict[str, str]) -> None:
     """The scripted exchange through the official openai client; the figures of each answer."""
     client = openai.OpenAI(base_url=url + "/v1", api_key=API_KEY, max_retries=0, timeout=WAIT_S + 60)
     models = client.models.list().data
@@ -176,16 +203,38 @@ def gateway_demo(c: SyncClient, url: str, names: dict[str, str]) -> None:
             print(f"      HTTP {e.status_code} {e.code} after {time.perf_counter() - t0:.0f}s: {body.get('message')}")
             p = body.get("polylink") or {}
             if p:
-                figures(c, p, names)
+                figures(net, c, p, names)
             continue
         p = (resp.model_extra or {})["polylink"]
         text = " ".join((resp.choices[0].message.content or "").split())
         print(f"      answer ({time.perf_counter() - t0:.0f}s, {resp.usage.completion_tokens if resp.usage else 0}"
               f" tokens, finish {resp.choices[0].finish_reason}): {text}")
-        figures(c, p, names)
+        figures(net, c, p, names)
 
 
-def figures(c: SyncClient, p: dict[str, Any], names: dict[str, str]) -> None:
+def scorer_reason(net: Localnet, result_id: int) -> str:
+    """Why a committee member's scorer gave a result its two numbers, from its log's `score.done` line:
+    the quality stage that scored lowest (gates and topic; relevance feeds topic) and the fidelity."""
+    for key in net.validator_keys:
+        log = net.home / "services" / f"scorer-{key}.log"
+        for line in reversed(log.read_text().splitlines() if log.exists() else []):
+            if '"score.done"' not in line:
+                continue
+            try:
+                ev = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if ev.get("result_id") != result_id:
+                continue
+            stages = {k: v for k, v in ev.get("stages", {}).items() if k not in ("fidelity", "relevance")}
+            low = min(stages, key=lambda k: stages[k]) if stages else "none"
+            return (f"{key}'s scorer: lowest quality stage {low} {stages.get(low, 1.0):.2f}"
+                    f" (of {', '.join(f'{k} {v:.2f}' for k, v in stages.items())}), fidelity"
+                    f" {ev.get('fidelity_ppm', 0) / 1e6:.3f}")
+    return "no scorer logged it"
+
+
+def figures(net: Localnet, c: SyncClient, p: dict[str, Any], names: dict[str, str]) -> None:
     """The `polylink` field of a reply (or of a 422's error), with each result's fee split from the chain."""
     who = lambda a: names.get(a, a[:14] + "..")  # noqa: E731
     verdict = "unscored" if not p["scored"] else "passed" if p["passed"] else "FAILED TIQE"
@@ -204,6 +253,9 @@ def figures(c: SyncClient, p: dict[str, Any], names: dict[str, str]) -> None:
         ) or "none revealed"
         print(f"        {mark} result {r['result_id']} by {who(r['worker'])}: quality {r['quality_ppm'] / 1e6:.3f},"
               f" fidelity {r['fidelity_ppm'] / 1e6:.3f}; committee (quality/fidelity) {scores}")
+        print(f"          why: {scorer_reason(net, int(r['result_id']))}")
+        if r["scored"]:
+            caught(c, r, p["model"], names)
         if res is None:
             continue
         print(f"          fee {r['fee_upoly']}upoly: worker {res.worker_paid or 0}, royalty {res.royalty_paid or 0},"
@@ -212,6 +264,45 @@ def figures(c: SyncClient, p: dict[str, Any], names: dict[str, str]) -> None:
         if res.scored and not res.passed:
             print(f"          the refused answer, on chain: {' '.join(res.response.split())[:100]}..")
     print(f"        txs: request {p['request_tx']}; " + ", ".join(f"result {h}" for h in p["result_txs"]))
+
+
+def caught(c: SyncClient, r: dict[str, Any], model_id: str, names: dict[str, str]) -> None:
+    """The verdict the chain keeps on the worker for the result's model: both EMAs against the floors."""
+    tp = c.query("/polylink.tiqe.v1.Query/Params", tiqe_q.QueryParamsRequest(), tiqe_q.QueryParamsResponse).params
+    w = c.query("/polylink.registry.v1.Query/Worker", reg_q.QueryWorkerRequest(address=r["worker"]),
+                reg_q.QueryWorkerResponse)
+    st = next((s for s in w.stats if s.model_id == model_id), None)
+    if st is None:
+        return
+    flags = []
+    if r["quality_ppm"] < tp.pass_ppm:
+        flags.append(f"quality below pass_ppm {tp.pass_ppm / 1e6:.2f}: refused, the user refunded")
+    if r["fidelity_ppm"] < tp.min_fidelity_ppm:
+        flags.append(f"fidelity below min_fidelity_ppm {tp.min_fidelity_ppm / 1e6:.2f}: suspected substitution")
+    print(f"          {names.get(r['worker'], r['worker'])} on {st.model_id}: {st.results} results, quality EMA"
+          f" {st.quality_ema_ppm / 1e6:.3f}, fidelity EMA {st.fidelity_ema_ppm / 1e6:.3f}; jailed and slashed once"
+          f" an EMA is below its floor after {tp.min_results} results"
+          + (f"; this answer: {'; '.join(flags)}" if flags else ""))
+
+
+def other_words_demo() -> None:
+    """Correct answers in other words pass on quality at low fidelity; shuffled words do not pass."""
+    print("\n==> TIQE on answers no worker wrote: `polylink validator score` (the validators' pipeline, no chain)")
+    rows = HOME / "other-words.jsonl"
+    out = HOME / "other-words.scores.jsonl"
+    rows.write_text("".join(json.dumps({"id": f"row{i}", "prompt": p, "response": a}) + "\n"
+                            for i, (p, a) in enumerate(OTHER_WORDS)))
+    subprocess.run([str(ROOT / ".venv" / "bin" / "polylink"), "validator", "score", "-i", str(rows), "-o", str(out)],
+                   check=True, stdout=subprocess.DEVNULL, timeout=600)
+    for (prompt, answer), line in zip(OTHER_WORDS, out.read_text().splitlines(), strict=True):
+        v = json.loads(line)
+        verdict = "passes" if v["quality_ppm"] >= 500_000 else "FAILS"
+        gates = {s["name"]: s["score"] for s in v["stages"] if s["name"] not in ("fidelity", "relevance")}
+        low = min(gates, key=lambda k: gates[k])
+        print(f"    user: {prompt}\n      answer: {answer}\n      quality {v['quality_ppm'] / 1e6:.3f} {verdict}"
+              f" (lowest stage {low} {gates[low]:.2f}), fidelity {v['fidelity_ppm'] / 1e6:.3f}")
+    print("    a correct answer in other words passes on quality; its low fidelity only says the registered"
+          " model did not write it, which counts against a worker that claims it did")
 
 
 def model_price(c: SyncClient, model_id: str) -> pricing_q.QueryPriceResponse:
@@ -324,14 +415,15 @@ def run(net: Localnet) -> None:
     with SyncClient(net.rpc_url(0), keyring=kr) as c:
         transfers_demo(c, addr)
         url = start_services(net, c, addr)
-        gateway_demo(c, url, names)
+        gateway_demo(net, c, url, names)
+        other_words_demo()
         pricing_demo(c, addr, MODEL)
         print_ratings(c, names)
         print_earnings(c)
     print("==> every node's height and app hash:")
     for s in net.status():
         print(f"    node{s['node']}: height {s['height']} app_hash {s['app_hash']}  rpc {s['rpc']}")
-    print(f"\nDone in {time.perf_counter() - t0:.0f}s. The localnet, its 4 scorers, 3 workers and the gateway keep"
+    print(f"\nDone in {time.perf_counter() - t0:.0f}s. The localnet, its 4 scorers, 4 workers and the gateway keep"
           f" running:\n"
           f"    dashboard: {url}/dashboard\n"
           f"    curl -s {url}/v1/chat/completions -H 'Authorization: Bearer {API_KEY}'"

@@ -575,6 +575,7 @@ class Validator:
             honest_quality_ppm=honest.quality_ppm,
             honest_fidelity_ppm=honest.fidelity_ppm,
             used_judge=verdict.used_judge,
+            decided_by=verdict.decided_by,
             seconds=round(seconds, 3),
             stages={s.name: round(float(s.score), 4) for s in verdict.stages},
         )

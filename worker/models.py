@@ -84,22 +84,27 @@ def sha256_file(path: Path | str, *, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def requantize(src: Path | str, dst: Path | str, qtype: str, *, threads: int = 0) -> Path:
+def requantize(src: Path | str, dst: Path | str, qtype: str, *, threads: int = 0, quiet: bool = True) -> Path:
     """Requantize the GGUF ``src`` to ``qtype`` (for example ``"Q2_K"``) into ``dst``; returns ``dst``.
 
     This is llama.cpp's own quantizer (``llama_model_quantize``, the function the ``llama-quantize`` tool
     calls) in the libllama that llama-cpp-python ships: the output is byte-identical to the tool's (same
     llama.cpp version) and takes seconds, with nothing to build. Tensors whose shape a type cannot hold fall
     back to another type, as with the tool. Written to a temporary name and renamed, so ``dst`` is never
-    half-written. Raises ``ValueError`` for an unknown type, ``RuntimeError`` when llama.cpp fails.
+    half-written. ``quiet``: llama.cpp's per-tensor log (hundreds of lines on stderr) is discarded. Raises
+    ``ValueError`` for an unknown type, ``RuntimeError`` when llama.cpp fails.
     """
+    import contextlib
     import ctypes
+    import io
+    import os
 
     import llama_cpp
 
     ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{qtype.upper()}", None)
     if ftype is None:
-        known = sorted(n.removeprefix("LLAMA_FTYPE_MOSTLY_") for n in dir(llama_cpp) if n.startswith("LLAMA_FTYPE_MOSTLY_"))
+        prefix = "LLAMA_FTYPE_MOSTLY_"
+        known = sorted(n.removeprefix(prefix) for n in dir(llama_cpp) if n.startswith(prefix))
         raise ValueError(f"unknown quantization type {qtype!r}; llama.cpp knows {', '.join(known)}")
     src, dst = Path(src), Path(dst)
     if not src.is_file():
@@ -109,7 +114,17 @@ def requantize(src: Path | str, dst: Path | str, qtype: str, *, threads: int = 0
     params.ftype = ftype
     params.allow_requantize = True
     params.nthread = threads
-    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params))
+    with contextlib.ExitStack() as stack:
+        if quiet:
+            # llama-cpp-python's log callback prints to sys.stderr, C code writes to descriptor 2: silence both
+            stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            saved = os.dup(2)
+            stack.callback(os.close, devnull)
+            stack.callback(os.close, saved)
+            stack.callback(os.dup2, saved, 2)
+            os.dup2(devnull, 2)
+        rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params))
     if rc != 0 or not tmp.is_file():
         tmp.unlink(missing_ok=True)
         raise RuntimeError(f"llama.cpp could not requantize {src} to {qtype} (return code {rc})")
