@@ -59,6 +59,8 @@ def test_relative_paths_are_taken_from_the_config_folder(tmp_path: Path) -> None
         ),
         ({"injection_semantic_high": 1.2}, "[scoring] injection_semantic_high must be a number in [0, 1]"),
         ({"order_min_words": 0}, "[scoring] order_min_words must be an integer >= 1"),
+        ({"order_fluent_above": 0.5}, "[scoring] order_fluent_above must be a log-probability <= 0"),
+        ({"prepare_greedy_tokens": -1}, "[scoring] prepare_greedy_tokens must be an integer >= 0 (0 = off)"),
         ({"accept_above": 0.8}, "unknown key in [scoring]: accept_above"),
         ({"n_ctx": 0}, "[scoring] n_ctx must be an integer >= 1"),
         ({"n_ctx": 10.5}, "[scoring] n_ctx must be an integer"),

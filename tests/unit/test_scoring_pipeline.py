@@ -18,6 +18,7 @@ import pytest
 from validator.scoring import Scorer, ScoringConfig, ScoringError, score_file, to_ppm
 from validator.scoring.encoders import BiEncoder, EncoderError
 from validator.scoring.offline import OfflineInputError
+from validator.scoring.registered_model import AnswerStats
 from worker.engines.fake import FakeEngine
 from worker.models import ModelNotFoundError, embedded_gguf_path
 
@@ -391,3 +392,34 @@ def test_reference_scores_a_false_fact_below_the_same_fact_in_other_words() -> N
         assert abs(r.detail["cosine"] - w.detail["cosine"]) < 0.25
 
     asyncio.run(go())
+
+
+class ShuffleModel:
+    """Stands in for the registered model in the order gate: every shuffle reads at `shuffled_lp`."""
+
+    def __init__(self, shuffled_lp: float) -> None:
+        self.shuffled_lp = shuffled_lp
+        self.calls: list[str] = []
+
+    async def astats(self, prompt: str, answer: str, max_tokens: int, **kw: Any) -> AnswerStats:
+        self.calls.append(answer)
+        return AnswerStats(8, self.shuffled_lp, 0.5, None, capped=False)
+
+
+def test_the_order_gate_skips_the_shuffles_for_an_answer_the_model_reads_as_fluent() -> None:
+    cfg = ScoringConfig(order_shuffles=2)
+    answer = "The capital city of France is Paris, on the Seine."
+    s = Scorer(cfg)
+    model = ShuffleModel(shuffled_lp=-6.0)
+    s._model = model  # type: ignore[assignment]
+    fluent = asyncio.run(s._order_stage(PROMPT, answer, {"tokens": 12, "mean_logprob": cfg.order_fluent_above}))
+    assert fluent == (1.0, {"skipped": "fluent", "mean_logprob": cfg.order_fluent_above}) and model.calls == []
+    # below the bar the shuffles are read: a gap of 1.5 nats per token passes, one of 0.1 sinks the answer
+    lp = cfg.order_fluent_above - 0.01
+    model.shuffled_lp = lp - 1.5
+    ok, detail = asyncio.run(s._order_stage(PROMPT, answer, {"tokens": 12, "mean_logprob": lp}))
+    assert ok == 1.0 and detail["shuffles"] == 2 and len(model.calls) == 2
+    assert all(sorted(c.split()) == sorted(answer.split()) and c != answer for c in model.calls)
+    model.shuffled_lp = lp - 0.1
+    bad, _ = asyncio.run(s._order_stage(PROMPT, answer, {"tokens": 12, "mean_logprob": lp}))
+    assert bad == 0.0

@@ -11,6 +11,7 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from validator.scoring.encoders import BiEncoder, CrossEncoder, EncoderError
@@ -108,6 +109,38 @@ def test_likelihood_caps_long_answers_and_reuses_the_prompt(model: RegisteredMod
     # same prompt, same answer: the cached prefix gives the same numbers
     again = model.answer_stats(PROMPT, long, 16)
     assert again.mean_logprob == pytest.approx(stats.mean_logprob, abs=1e-3)
+
+
+def test_priming_the_greedy_answer_keeps_its_numbers_and_caches_its_tokens(model: RegisteredModel) -> None:
+    llm = model._model()
+    head = model.prime(PROMPT, 48)
+    ids = [int(t) for t in llm.input_ids[head : llm.n_tokens]]
+    # the model's own greedy answer, up to the end of its turn or the 48th token
+    assert 0 < len(ids) <= 48
+    if len(ids) < 48:
+        assert int(np.argmax(llm.scores[llm.n_tokens - 1])) == llm.token_eos()
+    text = llm.detokenize(ids).decode("utf-8")
+    assert llm.tokenize(text.encode("utf-8"), add_bos=False, special=False) == ids
+    evaluated: list[int] = []
+    real_eval = llm.eval
+    llm.eval = lambda tokens: (evaluated.append(len(tokens)), real_eval(tokens))[1]  # type: ignore[method-assign]
+    try:
+        warm = model.answer_stats(PROMPT, text, 48)
+        assert evaluated == [1]  # the cached positions are read; only the last token is evaluated again
+        model.prime("Something else entirely.")  # the cache now holds another prompt
+        evaluated.clear()
+        cold = model.answer_stats(PROMPT, text, 48)
+        assert sum(evaluated) >= len(ids)
+    finally:
+        llm.eval = real_eval  # type: ignore[method-assign]
+    assert (warm.n_tokens, warm.capped) == (cold.n_tokens, cold.capped) == (len(ids), False)
+    # one token at a time or in one batch: the same numbers up to float rounding (a near tie can flip
+    # one token's argmax in the batch)
+    assert warm.greedy_agreement == 1.0 and cold.greedy_agreement >= 0.95
+    assert warm.mean_logprob == pytest.approx(cold.mean_logprob, abs=0.05)
+    assert (warm.eos_logprob is None) == (cold.eos_logprob is None)
+    if warm.eos_logprob is not None and cold.eos_logprob is not None:
+        assert warm.eos_logprob == pytest.approx(cold.eos_logprob, abs=0.5)
 
 
 def test_reference_catches_a_different_answer(

@@ -208,16 +208,24 @@ class RegisteredModel:
             excess = float(np.mean(hot[rows, target] + entropy))
         return AnswerStats(len(body), float(token_logp.mean()), agree, eos, capped, excess)
 
-    def prime(self, prompt: str) -> int:
+    def prime(self, prompt: str, greedy_tokens: int = 0) -> int:
         """Evaluate the chat prompt into the key-value cache, so its answers evaluate only their own tokens (blocking).
 
-        Returns the prompt's length in tokens.
+        With ``greedy_tokens`` > 0 the model then writes its own greedy answer (up to that many tokens, until
+        the end of its turn) into the cache as well: an answer that begins with the same tokens, as an
+        honest greedy worker's does, reuses those positions and costs one token's evaluation instead of
+        one per token. Nothing is returned of it; it only warms the cache. Returns the prompt's length.
         """
         llm = self._model()
         head = self._chat_tokens(llm, prompt)
         if len(head) >= self._n_ctx:
             raise ModelError(f"the prompt takes {len(head)} tokens, more than n_ctx={self._n_ctx} allows")
         self._eval(llm, head)
+        for _ in range(min(greedy_tokens, self._n_ctx - len(head) - 1)):
+            token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            if token == self._eos:
+                break
+            llm.eval([token])
         return len(head)
 
     def next_token_logprobs(self, prompt: str, candidates: dict[str, str]) -> dict[str, float]:
@@ -283,8 +291,8 @@ class RegisteredModel:
             functools.partial(self.answer_stats, temperature=temperature), prompt, answer, max_tokens
         )
 
-    async def aprime(self, prompt: str) -> int:
-        return await self._serialized(self.prime, prompt)
+    async def aprime(self, prompt: str, greedy_tokens: int = 0) -> int:
+        return await self._serialized(self.prime, prompt, greedy_tokens)
 
     async def anext_token_logprobs(self, prompt: str, candidates: dict[str, str]) -> dict[str, float]:
         return await self._serialized(self.next_token_logprobs, prompt, candidates)
