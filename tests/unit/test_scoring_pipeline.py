@@ -262,6 +262,14 @@ def test_score_file_refuses_a_bad_line_before_loading_models(tmp_path: Path) -> 
     assert not (tmp_path / "out.jsonl").exists()
 
 
+@pytest.mark.parametrize("temperature", [-0.1, 2.01, "0.7", True])
+def test_score_file_refuses_a_temperature_the_chain_would_refuse(tmp_path: Path, temperature: object) -> None:
+    src = tmp_path / "rows.jsonl"
+    src.write_text(json.dumps({"prompt": PROMPT, "response": CLEAN, "temperature": temperature}) + "\n")
+    with pytest.raises(OfflineInputError, match=r"rows.jsonl:1: 'temperature' must be a number in \[0, 2\]"):
+        asyncio.run(score_file(src, tmp_path / "out.jsonl", ScoringConfig(model_sha256="0" * 64)))
+
+
 def test_prepare_generates_the_reference_once_ahead_of_the_answers() -> None:
     engine = FakeEngine(lambda prompt, params: CLEAN)
 

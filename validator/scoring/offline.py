@@ -19,8 +19,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from chain.modules.inference.msg_server import MAX_TEMPERATURE_PPM
 from validator.scoring.cascade import Scorer
 from validator.scoring.config import ScoringConfig
+
+MAX_TEMPERATURE = MAX_TEMPERATURE_PPM / 1_000_000  # the chain's bound on a request's temperature
 
 
 class OfflineInputError(ValueError):
@@ -44,8 +47,10 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
                 if not isinstance(row.get(key), str):
                     raise OfflineInputError(f"{path}:{n}: {key!r} must be a string")
             t = row.get("temperature", 0.0)
-            if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t <= 2:
-                raise OfflineInputError(f"{path}:{n}: 'temperature' must be a number in [0, 2] (0 = greedy)")
+            if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t <= MAX_TEMPERATURE:
+                raise OfflineInputError(
+                    f"{path}:{n}: 'temperature' must be a number in [0, {MAX_TEMPERATURE:g}] (0 = greedy)"
+                )
             rows.append(row)
     return rows
 
