@@ -285,8 +285,11 @@ def caught(c: SyncClient, r: dict[str, Any], model_id: str, names: dict[str, str
           + (f"; this answer: {'; '.join(flags)}" if flags else ""))
 
 
-def other_words_demo() -> None:
+def other_words_demo(c: SyncClient) -> None:
     """Correct answers in other words pass on quality at low fidelity; shuffled words do not pass."""
+    pass_ppm = c.query(
+        "/polylink.tiqe.v1.Query/Params", tiqe_q.QueryParamsRequest(), tiqe_q.QueryParamsResponse
+    ).params.pass_ppm
     print("\n==> TIQE on answers no worker wrote: `polylink validator score` (the validators' pipeline, no chain)")
     rows = HOME / "other-words.jsonl"
     out = HOME / "other-words.scores.jsonl"
@@ -296,7 +299,7 @@ def other_words_demo() -> None:
                    check=True, stdout=subprocess.DEVNULL, timeout=600)
     for (prompt, answer), line in zip(OTHER_WORDS, out.read_text().splitlines(), strict=True):
         v = json.loads(line)
-        verdict = "passes" if v["quality_ppm"] >= 500_000 else "FAILS"
+        verdict = "passes" if v["quality_ppm"] >= pass_ppm else "FAILS"
         gates = {s["name"]: s["score"] for s in v["stages"] if s["name"] not in ("fidelity", "relevance")}
         low = min(gates, key=lambda k: gates[k])
         print(f"    user: {prompt}\n      answer: {answer}\n      quality {v['quality_ppm'] / 1e6:.3f} {verdict}"
@@ -416,7 +419,7 @@ def run(net: Localnet) -> None:
         transfers_demo(c, addr)
         url = start_services(net, c, addr)
         gateway_demo(net, c, url, names)
-        other_words_demo()
+        other_words_demo(c)
         pricing_demo(c, addr, MODEL)
         print_ratings(c, names)
         print_earnings(c)
