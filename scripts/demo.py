@@ -212,6 +212,20 @@ def gateway_demo(net: Localnet, c: SyncClient, url: str, names: dict[str, str]) 
         figures(net, c, p, names)
 
 
+QUALITY_ONLY = ("fidelity", "relevance")  # stages that are not quality gates (relevance feeds the topic stage)
+
+
+def lowest_quality_stage(stages: dict[str, float]) -> tuple[str, float]:
+    """The quality stage that scored lowest, of a verdict's stage scores."""
+    gates = {k: v for k, v in stages.items() if k not in QUALITY_ONLY}
+    low = min(gates, key=lambda k: gates[k]) if gates else "none"
+    return low, gates.get(low, 1.0)
+
+
+def tiqe_params(c: SyncClient) -> Any:
+    return c.query("/polylink.tiqe.v1.Query/Params", tiqe_q.QueryParamsRequest(), tiqe_q.QueryParamsResponse).params
+
+
 def scorer_reason(net: Localnet, result_id: int) -> str:
     """Why a committee member's scorer gave a result its two numbers, from its log's `score.done` line:
     the quality stage that scored lowest (gates and topic; relevance feeds topic) and the fidelity."""
@@ -226,9 +240,9 @@ def scorer_reason(net: Localnet, result_id: int) -> str:
                 continue
             if ev.get("result_id") != result_id:
                 continue
-            stages = {k: v for k, v in ev.get("stages", {}).items() if k not in ("fidelity", "relevance")}
-            low = min(stages, key=lambda k: stages[k]) if stages else "none"
-            return (f"{key}'s scorer: lowest quality stage {low} {stages.get(low, 1.0):.2f}"
+            stages = {k: v for k, v in ev.get("stages", {}).items() if k not in QUALITY_ONLY}
+            low, score = lowest_quality_stage(stages)
+            return (f"{key}'s scorer: lowest quality stage {low} {score:.2f}"
                     f" (of {', '.join(f'{k} {v:.2f}' for k, v in stages.items())}), fidelity"
                     f" {ev.get('fidelity_ppm', 0) / 1e6:.3f}")
     return "no scorer logged it"
@@ -268,7 +282,7 @@ def figures(net: Localnet, c: SyncClient, p: dict[str, Any], names: dict[str, st
 
 def caught(c: SyncClient, r: dict[str, Any], model_id: str, names: dict[str, str]) -> None:
     """The verdict the chain keeps on the worker for the result's model: both EMAs against the floors."""
-    tp = c.query("/polylink.tiqe.v1.Query/Params", tiqe_q.QueryParamsRequest(), tiqe_q.QueryParamsResponse).params
+    tp = tiqe_params(c)
     w = c.query("/polylink.registry.v1.Query/Worker", reg_q.QueryWorkerRequest(address=r["worker"]),
                 reg_q.QueryWorkerResponse)
     st = next((s for s in w.stats if s.model_id == model_id), None)
@@ -287,9 +301,7 @@ def caught(c: SyncClient, r: dict[str, Any], model_id: str, names: dict[str, str
 
 def other_words_demo(c: SyncClient) -> None:
     """Correct answers in other words pass on quality at low fidelity; shuffled words do not pass."""
-    pass_ppm = c.query(
-        "/polylink.tiqe.v1.Query/Params", tiqe_q.QueryParamsRequest(), tiqe_q.QueryParamsResponse
-    ).params.pass_ppm
+    pass_ppm = tiqe_params(c).pass_ppm
     print("\n==> TIQE on answers no worker wrote: `polylink validator score` (the validators' pipeline, no chain)")
     rows = HOME / "other-words.jsonl"
     out = HOME / "other-words.scores.jsonl"
@@ -300,10 +312,9 @@ def other_words_demo(c: SyncClient) -> None:
     for (prompt, answer), line in zip(OTHER_WORDS, out.read_text().splitlines(), strict=True):
         v = json.loads(line)
         verdict = "passes" if v["quality_ppm"] >= pass_ppm else "FAILS"
-        gates = {s["name"]: s["score"] for s in v["stages"] if s["name"] not in ("fidelity", "relevance")}
-        low = min(gates, key=lambda k: gates[k])
+        low, score = lowest_quality_stage({s["name"]: s["score"] for s in v["stages"]})
         print(f"    user: {prompt}\n      answer: {answer}\n      quality {v['quality_ppm'] / 1e6:.3f} {verdict}"
-              f" (lowest stage {low} {gates[low]:.2f}), fidelity {v['fidelity_ppm'] / 1e6:.3f}")
+              f" (lowest stage {low} {score:.2f}), fidelity {v['fidelity_ppm'] / 1e6:.3f}")
     print("    a correct answer in other words passes on quality; its low fidelity only says the registered"
           " model did not write it, which counts against a worker that claims it did")
 

@@ -239,6 +239,26 @@ def wait_completed(c: SyncClient, rid: int, timeout: float = 240.0) -> inf_q.Que
     return st
 
 
+def request_closed(c: SyncClient, net: Localnet, model: str, prompt: str) -> inf_q.QueryRequestResponse | None:
+    """Send a request for `model` and wait until it closes; None when it failed because the model's
+    only worker is jailed ("no eligible worker"), any other failure fails the test."""
+    done = (inf_t.REQUEST_STATUS_COMPLETED, inf_t.REQUEST_STATUS_FAILED)
+    rid = send_request(c, net, model, prompt)
+    wait_for(lambda: request_state(c, rid).request.status in done, f"request {rid} to close", 240)
+    st = request_state(c, rid)
+    if st.request.status == inf_t.REQUEST_STATUS_FAILED:
+        assert st.request.failure == "no eligible worker"
+        return None
+    return st
+
+
+def assert_untouched(c: SyncClient, net: Localnet, bonds: dict[str, int]) -> None:
+    """Each worker key of `bonds` was never jailed and still has that bond."""
+    for k, before in bonds.items():
+        w = worker(c, addr(net, k))
+        assert w is not None and w.worker.jailed_until_height == 0 and int(w.worker.bond) == before
+
+
 def scored_rounds(c: SyncClient, net: Localnet, model: str, prompts: list[str]) -> list[tiqe_t.Round]:
     """Send the prompts one after the other; the final round of each answer."""
     rounds = []
@@ -345,14 +365,10 @@ def test_degraded_worker_is_jailed_and_slashed_while_honest_workers_never_are(
     deg = addr(net, "user3")
     bond = int(worker(c, deg).worker.bond)  # type: ignore[union-attr]
     honest = {k: int(worker(c, addr(net, k)).worker.bond) for k in ("user1", "user2")}  # type: ignore[union-attr]
-    done = (inf_t.REQUEST_STATUS_COMPLETED, inf_t.REQUEST_STATUS_FAILED)
     qualities: list[int] = []
     for i in range(10):
-        rid = send_request(c, net, DEGRADED, PROMPTS[i % len(PROMPTS)])
-        wait_for(lambda r=rid: request_state(c, r).request.status in done, f"request {rid} to close", 240)
-        st = request_state(c, rid)
-        if st.request.status == inf_t.REQUEST_STATUS_FAILED:
-            assert st.request.failure == "no eligible worker"  # its only worker is jailed
+        st = request_closed(c, net, DEGRADED, PROMPTS[i % len(PROMPTS)])
+        if st is None:  # its only worker is jailed
             break
         qualities.append(st.results[0].quality_ppm)
         # a garbled answer is rejected (the user is refunded) unless its round missed the quorum
@@ -371,9 +387,7 @@ def test_degraded_worker_is_jailed_and_slashed_while_honest_workers_never_are(
     if stats.fidelity_ema_ppm < p.min_fidelity_ppm:
         fraction = max(fraction, p.slash_fraction_substitution_ppm)
     assert int(w.worker.bond) == bond - bond * fraction // 1_000_000, (stats.quality_ema_ppm, stats.fidelity_ema_ppm)
-    for k, before in honest.items():
-        hw = worker(c, addr(net, k))
-        assert hw is not None and hw.worker.jailed_until_height == 0 and int(hw.worker.bond) == before
+    assert_untouched(c, net, honest)
 
 
 def test_substitute_model_worker_is_jailed_on_fidelity_while_honest_workers_never_are(
@@ -389,13 +403,9 @@ def test_substitute_model_worker_is_jailed_on_fidelity_while_honest_workers_neve
     honest = {k: int(worker(c, addr(net, k)).worker.bond) for k in ("user1", "user2")}  # type: ignore[union-attr]
     results: list[tuple[int, int, bool]] = []  # (quality, fidelity, passed) of each scored answer
     honest_fidelity: list[int] = []
-    done = (inf_t.REQUEST_STATUS_COMPLETED, inf_t.REQUEST_STATUS_FAILED)
     for i in range(10):
-        rid = send_request(c, net, SUBSTITUTED, PROMPTS[i % len(PROMPTS)])
-        wait_for(lambda r=rid: request_state(c, r).request.status in done, f"request {rid} to close", 240)
-        st = request_state(c, rid)
-        if st.request.status == inf_t.REQUEST_STATUS_FAILED:
-            assert st.request.failure == "no eligible worker"  # its only worker was jailed meanwhile
+        st = request_closed(c, net, SUBSTITUTED, PROMPTS[i % len(PROMPTS)])
+        if st is None:  # its only worker was jailed meanwhile
             break
         r = st.results[0]
         if r.scored:
@@ -417,9 +427,10 @@ def test_substitute_model_worker_is_jailed_on_fidelity_while_honest_workers_neve
     assert int(w.worker.bond) == bond - bond * fraction // 1_000_000
     # the registered model's own answers keep a high fidelity, round after round
     assert honest_fidelity and min(honest_fidelity) >= p.min_fidelity_ppm, honest_fidelity
-    for k, before in honest.items():
+    assert_untouched(c, net, honest)
+    for k in honest:
         hw = worker(c, addr(net, k))
-        assert hw is not None and hw.worker.jailed_until_height == 0 and int(hw.worker.bond) == before
+        assert hw is not None
         hs = {st.model_id: st for st in hw.stats}[MODEL]
         assert hs.fidelity_ema_ppm >= p.min_fidelity_ppm and hs.quality_ema_ppm >= p.min_quality_ppm
 

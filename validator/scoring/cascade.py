@@ -492,12 +492,14 @@ class Scorer:
         after the chat prompt: word order measured against the answer's own bag of words, not as fluency."""
         model, cfg = self._model, self.config
         assert model is not None
-        shuffles = shuffle_words(response, cfg.order_shuffles)
-        if not shuffles or len(response.split()) < cfg.order_min_words or fidelity.get("mean_logprob") is None:
+        if len(response.split()) < cfg.order_min_words or fidelity.get("mean_logprob") is None:
             return 1.0, {"skipped": "too few words to order"}
         if float(fidelity["mean_logprob"]) >= cfg.order_fluent_above:
             # likelier than any shuffled text measured: the shuffles' pass would only confirm it
             return 1.0, {"skipped": "fluent", "mean_logprob": fidelity["mean_logprob"]}
+        shuffles = shuffle_words(response, cfg.order_shuffles)
+        if not shuffles:
+            return 1.0, {"skipped": "too few words to order"}
         # the same number of tokens as the fidelity pass read, so both means cover the same text
         limit = min(cfg.likelihood_max_tokens, int(fidelity["tokens"]) + 4)
         lps = []

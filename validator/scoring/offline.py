@@ -22,8 +22,9 @@ from typing import Any
 from chain.modules.inference.msg_server import MAX_TEMPERATURE_PPM
 from validator.scoring.cascade import Scorer
 from validator.scoring.config import ScoringConfig
+from validator.scoring.verdict import PPM
 
-MAX_TEMPERATURE = MAX_TEMPERATURE_PPM / 1_000_000  # the chain's bound on a request's temperature
+MAX_TEMPERATURE = MAX_TEMPERATURE_PPM / PPM  # the chain's bound on a request's temperature
 
 
 class OfflineInputError(ValueError):
