@@ -254,9 +254,10 @@ capacity = {capacity}
 concurrency = {concurrency}
 # bonded when the worker registers (at least the chain's min_worker_bond).
 bond = "100000000upoly"
-# at start, top a slashed bond back up to `bond` (below the chain's min_worker_bond
-# a worker gets no work).
+# at start and every bond_check_interval_s while serving, top a slashed bond back up
+# to `bond` (below the chain's min_worker_bond a worker gets no work).
 top_up_bond = true
+bond_check_interval_s = 30.0
 # informational URL published in the registry.
 endpoint = ""
 # answers, salts and tx records (SQLite, mode 0600): keep it across restarts.

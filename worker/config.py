@@ -63,8 +63,10 @@ class ServiceConfig:
     concurrency: int = 1
     bond_amount: int = 100_000_000
     bond_denom: str = BOND_DENOM
-    # at start, bring a bond that slashing took below `bond` back up to it (MsgUpdateWorker add_bond).
+    # at start and then every `bond_check_interval_s` while serving, bring a bond that slashing
+    # took below `bond` back up to it (MsgUpdateWorker add_bond).
     top_up_bond: bool = True
+    bond_check_interval_s: float = 30.0
     endpoint: str = ""
     # 0 = no metrics endpoint.
     metrics_port: int = 0
@@ -150,6 +152,7 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Wo
         bond_amount=amount,
         bond_denom=denom,
         top_up_bond=worker.bool_("top_up_bond", True),
+        bond_check_interval_s=worker.float_("bond_check_interval_s", 30.0, positive=True),
         endpoint=worker.str_("endpoint", ""),
         metrics_port=worker.int_("metrics_port", 0, minimum=0, maximum=MAX_PORT),
         metrics_host=worker.str_("metrics_host", DEFAULT_METRICS_HOST, nonempty=True),

@@ -242,6 +242,8 @@ class Worker:
         self.log.info("worker.serving", address=self.address, models=list(self.cfg.models))
         loops = [asyncio.create_task(self._subscribe_loop(q), name=f"subscribe {q}") for q in self.queries]
         loops.append(asyncio.create_task(self._dispatch_loop(), name="dispatch"))
+        if self.cfg.top_up_bond:
+            loops.append(asyncio.create_task(self._bond_loop(), name="bond"))
         stop_wait = asyncio.create_task(stop_event.wait())
         failed: BaseException | None = None
         grace = self.cfg.shutdown_timeout_s
@@ -393,6 +395,31 @@ class Worker:
                 configured=cfg.bond,
                 hint="set [worker] top_up_bond = true, or add bond with MsgUpdateWorker add_bond",
             )
+
+    async def top_up_bond(self) -> int:
+        """Bring a bond that slashing took below the configured one back up (MsgUpdateWorker
+        add_bond); returns the amount added (0: nothing to do, unregistered or unbonding).
+        Raises WorkerSetupError if the chain refuses it (for example: not enough funds)."""
+        reg = await self.get_registration()
+        if reg is None or reg.worker.status == reg_types.WORKER_STATUS_UNBONDING:
+            return 0
+        shortfall = max(0, self.cfg.bond_amount - int(reg.worker.bond or "0"))
+        if shortfall:
+            coin = coin_pb2.Coin(denom=self.cfg.bond_denom, amount=str(shortfall))
+            await self._setup_tx(reg_tx.MsgUpdateWorker(worker=self.address, add_bond=coin), "top up the bond of")
+            self.log.info("worker.bond_topped_up", bond_was=reg.worker.bond, bond_added=shortfall)
+        return shortfall
+
+    async def _bond_loop(self) -> None:
+        """While serving, top up the bond every `bond_check_interval_s`: each missed deadline
+        slashes it, and below the chain's min_worker_bond the worker gets no work at all."""
+        while True:
+            await asyncio.sleep(self.cfg.bond_check_interval_s)
+            try:
+                await self.top_up_bond()
+            except (ClientError, OSError, WorkerSetupError) as e:
+                self.metrics.errors.labels(kind="bond").inc()
+                self.log.warning("worker.bond_top_up_failed", error=str(e), retry_in_s=self.cfg.bond_check_interval_s)
 
     async def _setup_tx(self, msg: Message, what: str) -> None:
         try:

@@ -481,6 +481,30 @@ def test_slashed_bond_is_topped_up_unless_disabled(tmp_path: Path) -> None:
     assert chain.workers[ADDR].bond == "100000000"
 
 
+def test_a_bond_slashed_while_serving_is_topped_up(tmp_path: Path) -> None:
+    """A missed deadline slashes a running worker below min_worker_bond: it tops up without a restart."""
+    chain = FakeChain()
+    chain.register()
+    h = Harness(tmp_path, chain, bond_check_interval_s=0.05)
+    slashed: list[bool] = []
+
+    def topped_up() -> bool:
+        if not slashed and PATH_WORKER_TASKS in chain.calls:
+            chain.workers[ADDR].bond = "98000000"  # two misses of 1% while serving
+            slashed.append(True)
+        return bool(slashed) and chain.workers[ADDR].bond == "100000000"
+
+    run(h.run_until(topped_up))
+    (upd,) = chain.sent_of(reg_tx.MsgUpdateWorker)
+    assert (upd.add_bond.denom, upd.add_bond.amount) == ("upoly", "2000000")
+    assert not upd.models_set and upd.capacity == 0 and upd.endpoint == ""
+
+    chain.workers[ADDR].bond = "99000000"  # top_up_bond = false: left to the operator
+    h = Harness(tmp_path, chain, top_up_bond=False, bond_check_interval_s=0.05)
+    run(h.run_until(lambda: PATH_WORKER_TASKS in chain.calls, then=0.3))
+    assert len(chain.sent_of(reg_tx.MsgUpdateWorker)) == 1 and chain.workers[ADDR].bond == "99000000"
+
+
 def test_unbonding_worker_refuses_to_start(tmp_path: Path) -> None:
     chain = FakeChain()
     chain.register()
