@@ -94,6 +94,27 @@ def test_a_cut_inside_a_word_is_told_from_a_last_word_that_is_no_listed_word(gar
     assert not detail["cut_word"] and whole == 1.0, detail
 
 
+@pytest.mark.parametrize(
+    ("prompt", "text", "echo"),
+    [
+        ("Name a fruit.", "One fruit is not a fruit.", True),  # the registered model's own answer
+        ("What is the capital of France?", "The capital of France is France.", True),
+        ("Name a fruit.", "Apple.", False),
+        ("What is the capital of France?", "Paris", False),
+        ("Is 7 a prime number?", "7 is a prime number.", False),  # a yes/no question may be restated
+        ("Say hi to Ann.", "Hi Ann!", False),  # and a request to say something is
+        ("What does the `debconf-communicate` command do?", "communicate with debconf", False),  # code span
+        ("How many legs does a spider have?", "Eight legs.", False),
+    ],
+)
+def test_an_answer_that_only_repeats_the_prompt_is_penalized(
+    garble: GarbleCheck, prompt: str, text: str, echo: bool
+) -> None:
+    score, detail = garble.check(text, prompt=prompt)
+    assert detail["echo"] is echo
+    assert score == (garble.t.echo_factor if echo else 1.0), detail
+
+
 def test_repeated_ngram_share() -> None:
     assert repeated_ngram_share(["a", "b", "c", "d", "e", "f"]) == 0.0
     assert repeated_ngram_share(("x y " * 20).split()) > 0.9

@@ -12,8 +12,9 @@ Stages, cheapest first (typical latency on a 2-core CPU in brackets):
    praises itself, overrides instructions or fakes chat turns; rare-character
    padding. Gate I.
 2. ``garble`` (< 1 ms): repetition loops, non-words, odd characters, an
-   answer cut inside a word. A terse answer without a final period is not
-   garbled. Gate G.
+   answer cut inside a word, an answer that only repeats the prompt's words
+   ("One fruit is not a fruit." to "Name a fruit."). A terse answer without
+   a final period is not garbled. Gate G.
 3. ``relevance`` (a few ms): bi-encoder cosine of prompt and answer (or a
    cross-encoder). Score R.
 4. ``specificity`` (a few ms): is the answer about the entity the prompt

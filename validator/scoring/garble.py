@@ -1,4 +1,5 @@
-"""Cheap text-only quality signals: repetition loops, non-words, odd characters, an answer cut mid-word.
+"""Cheap text-only quality signals: repetition loops, non-words, odd characters, an answer cut mid-word,
+an answer that only repeats the prompt's words.
 
 They need no model and run in well under a millisecond. Each signal maps to
 a factor in [0, 1] (1 = nothing wrong); the stage's score is their product,
@@ -20,6 +21,21 @@ from validator.scoring.verdict import ramp
 _WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
 _TOKENS = re.compile(r"\S+")
 _ACRONYM = re.compile(r"[A-Z]{2,5}s?")
+_CONTENT = re.compile(r"[A-Za-z0-9]+")
+_CODE_SPAN = re.compile(r"`[^`]*`")
+_RESTATED = re.compile(
+    r"\s*(?:is|are|was|were|am|do|does|did|can|could|will|would|should|shall|has|have|had|may|might|must"
+    r"|say|repeat|echo|copy|print|type|write|spell|greet)\b",
+    re.IGNORECASE,
+)
+# words that carry no content of their own ("yes", "no" and numbers do)
+_FUNCTION_WORD_LIST = (
+    "a an the this that these those it its is are was were be been being am do does did done have has "
+    "had of to in on at by for with from as into onto about than then so and or but nor if not one some "
+    "any there here what which who whom whose when where why how can could will would shall should may "
+    "might must i you he she we they me him her us them my your his our their "
+)
+_FUNCTION_WORDS = frozenset(_FUNCTION_WORD_LIST.split())
 # CamelCase humps: a capitalised word, an acronym before one (HTTPServer -> HTTP, Server), digits
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _SUFFIXES = (
@@ -71,6 +87,9 @@ class GarbleThresholds:
     # terse correct answers ("list directory contents") are written that way, and a cut at a word
     # boundary is not told from them by its last character
     no_end_factor: float = 1.0
+    # factor for an answer that adds no content word to the prompt's own words ("One fruit is not a
+    # fruit." to "Name a fruit."): it repeats the question back and answers nothing
+    echo_factor: float = 0.3
     min_words: int = 3
 
 
@@ -106,6 +125,28 @@ def odd_char_share(text: str) -> float:
             continue
         odd += 1
     return odd / len(text)
+
+
+def _content_stem(w: str) -> str:
+    """Lower case, a plural's s dropped (fruits -> fruit), so an echo is found across inflection."""
+    w = w.lower()
+    return w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+
+
+def adds_nothing(text: str, prompt: str) -> bool:
+    """True when every content word of the answer is already a word of the prompt's own text: it
+    repeats the question back and answers nothing ("One fruit is not a fruit." to "Name a fruit.",
+    "The capital of France is France."). Function words carry no content; "yes", "no" and numbers do.
+    Names inside the prompt's `code spans` are not taken as given: "communicate with debconf" does
+    answer what `debconf-communicate` does. Nor do prompts whose answer may restate them: a yes/no
+    question ("Is 7 prime?" -> "7 is prime.") or a request to say something ("Say hi." -> "Hi!")."""
+    if _RESTATED.match(prompt):
+        return False
+    asked = {_content_stem(w) for w in _CONTENT.findall(_CODE_SPAN.sub(" ", prompt))}
+    if not asked:
+        return False
+    said = [w for w in _CONTENT.findall(text) if w.lower() not in _FUNCTION_WORDS]
+    return all(_content_stem(w) in asked for w in said)
 
 
 def _looks_named(word: str, text: str) -> bool:
@@ -195,7 +236,9 @@ class GarbleCheck:
         f_letters = ramp(letter_share, 0.3, 0.6)
         f_odd = 1.0 - ramp(odd, t.oddchar_ok, t.oddchar_bad)
         f_end = 1.0 if capped else t.cut_word_factor if cut_word else (t.no_end_factor if no_end else 1.0)
-        score = f_repeat * f_nonword * f_letters * f_odd * f_end
+        echo = adds_nothing(stripped, prompt)
+        f_echo = t.echo_factor if echo else 1.0
+        score = f_repeat * f_nonword * f_letters * f_odd * f_end * f_echo
         detail = {
             "repeat": round(repeat, 4),
             "compression": round(ratio, 4),
@@ -204,6 +247,7 @@ class GarbleCheck:
             "odd_chars": round(odd, 4),
             "cut_word": cut_word,
             "no_end": no_end,
+            "echo": echo,
             "capped": capped,
             "top_word": Counter(words).most_common(1)[0][0] if words else "",
         }
