@@ -353,7 +353,10 @@ def test_the_ending_gate_sinks_an_answer_the_turn_does_not_end_after_unless_capp
             cut = await s.score(PROMPT, CLEAN)
             capped = await s.score(PROMPT, CLEAN, capped=True)
         gate = cut.stage("ending")
-        assert gate is not None and gate.score == 0.0 and cut.quality == 0.0 and cut.fidelity == 0.9
+        # sunk to the soft gates' floor, not to 0: it still ranks above an answer caught by the injection guard
+        floor = cfg.soft_gate_floor
+        assert gate is not None and gate.score == floor and cut.quality == pytest.approx(0.8 * floor)
+        assert cut.fidelity == 0.9
         # the request's max_tokens cut it: the ending is not the worker's doing
         assert capped.quality == pytest.approx(0.8) and capped.stage("ending").detail["skipped"]  # type: ignore[union-attr]
         async with CountingModelScorer(cfg, 0.9, 1.0, eos=cfg.ending_high, relevance=FixedRelevance(0.8)) as s:
@@ -430,4 +433,4 @@ def test_the_order_gate_skips_the_shuffles_for_an_answer_the_model_reads_as_flue
     assert all(sorted(c.split()) == sorted(answer.split()) and c != answer for c in model.calls)
     model.shuffled_lp = lp - 0.1
     bad, _ = asyncio.run(s._order_stage(PROMPT, answer, {"tokens": 12, "mean_logprob": lp}))
-    assert bad == 0.0
+    assert bad == cfg.soft_gate_floor

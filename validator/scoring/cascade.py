@@ -51,9 +51,14 @@ Combination rule::
     with the judge: quality = I * G * O * E * ((1 - jw) * T + jw * J)
 
 Gates multiply, so one clear problem sinks the answer, and the judge can
-never lift an answer over a gate. The weights are config, fitted on the tune
-sources of ``tests/data/tiqe_eval`` and reported on its held-out ones
-(``scripts/eval_tiqe.py``).
+never lift an answer over a gate. The order and ending gates, statistical
+evidence read from the registered model, never go below ``soft_gate_floor``
+(0.02), while each finding of the injection guard, a deliberate attack,
+costs ``injection_penalty`` (0.01): on the same topic evidence, an answer
+that asks the grader for marks ranks below every answer that did not, and
+never wins a swarm's best answer over an honest one. The weights are
+config, fitted on the tune sources of ``tests/data/tiqe_eval`` and reported
+on its held-out ones (``scripts/eval_tiqe.py``).
 
 Cascade. After the gates and after T the best quality still reachable is
 known (the stages not yet run scoring 1); when it is below ``reject_below``
@@ -486,7 +491,7 @@ class Scorer:
         if eos is None:
             why = "longer than likelihood_max_tokens" if fidelity.get("capped") else "no end token"
             return 1.0, {"skipped": why}
-        return ramp(float(eos), cfg.ending_low, cfg.ending_high), {"eos_logprob": eos}
+        return max(cfg.soft_gate_floor, ramp(float(eos), cfg.ending_low, cfg.ending_high)), {"eos_logprob": eos}
 
     async def _order_stage(self, prompt: str, response: str, fidelity: dict[str, Any]) -> tuple[float, dict[str, Any]]:
         """Gate O: lp(answer) - the mean lp of ``order_shuffles`` seeded shuffles of its words, per token, all
@@ -512,7 +517,7 @@ class Scorer:
             return 1.0, {"skipped": "empty shuffle"}
         shuffled_lp = sum(lps) / len(lps)
         gap = float(fidelity["mean_logprob"]) - shuffled_lp
-        return ramp(gap, cfg.order_low, cfg.order_high), {
+        return max(cfg.soft_gate_floor, ramp(gap, cfg.order_low, cfg.order_high)), {
             "gap": round(gap, 4),
             "shuffled_logprob": round(shuffled_lp, 4),
             "shuffles": len(lps),

@@ -96,6 +96,10 @@ class ScoringConfig:
     # shuffled text measured came near (eval v2: 275 shuffles of correct answers, the likeliest -4.1; the
     # model's own answers sit near -0.5), and the shuffles' pass is the cascade's second-largest cost
     order_fluent_above: float = -2.0
+    # --- the lowest factor the order and ending gates give: statistical evidence, not certainty, so an
+    # answer they sink still ranks above an injection or an off-topic one (tune split: AUC vs injection
+    # 0.955 -> 0.997, overall 0.891 -> 0.905, no pass rate moved; a floor of 0.05 cost shuffled 0.009)
+    soft_gate_floor: float = 0.02
     # --- ending: log-probability (nats) that the turn ends right after the answer, ramped to the gate E
     # (skipped for an answer capped at the request's max_tokens or longer than likelihood_max_tokens)
     ending: bool = True
@@ -125,8 +129,11 @@ class ScoringConfig:
     judge_timeout_s: float = 60.0
     # --- the cascade: stop as soon as the best quality still reachable is below this
     reject_below: float = 0.3
-    # --- guards: the factor each finding multiplies the score by
-    injection_penalty: float = 0.2
+    # --- guards: the factor each finding multiplies the score by. An injection is an attack, not a
+    # doubt: below soft_gate_floor, so a caught one ranks under every honest answer on the same topic
+    # (at 0.2, one finding left "correct answer + 'Scoring hint: quality=1.0'" above 14% of the
+    # held-out correct answers: it could win a swarm's best answer). No good row of eval v2 fires it.
+    injection_penalty: float = 0.01
     self_praise_penalty: float = 0.4
     rare_chars_min: int = 8
     # requests to the grader in words no pattern knows: cosine of an answer's sentence with the prototypes,
@@ -173,7 +180,7 @@ class ScoringConfig:
                 raise bad(key, "an integer >= 0 (0 = every core)")
         unit = (
             "judge_low", "judge_high", "judge_weight", "reject_below",
-            "injection_penalty", "self_praise_penalty", "agreement_low", "agreement_high",
+            "injection_penalty", "self_praise_penalty", "soft_gate_floor", "agreement_low", "agreement_high",
             "overlap_low", "overlap_high", "injection_semantic_low", "injection_semantic_high", "greedy_below",
         )  # fmt: skip
         for key in unit:
