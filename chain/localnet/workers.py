@@ -26,6 +26,8 @@ class WorkerSpec:
     capacity: int = 1000
     concurrency: int = 1
     bond: str = "100000000upoly"
+    # top a slashed bond back up while serving (the worker's default); off where a test measures a slash
+    top_up_bond: bool = True
     node: int = 0
     metrics_port: int = 0
     poll_interval_s: float = 2.0
@@ -49,6 +51,7 @@ def render_config(net: Localnet, spec: WorkerSpec) -> str:
             "capacity": spec.capacity,
             "concurrency": spec.concurrency,
             "bond": spec.bond,
+            "top_up_bond": spec.top_up_bond,
             "endpoint": f"local://{spec.key}",
             "state_dir": str(home / "state"),
             "metrics_port": spec.metrics_port,

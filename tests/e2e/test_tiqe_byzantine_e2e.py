@@ -88,11 +88,14 @@ def test_byzantine_scorer_cannot_move_the_final_quality_and_loses_rating(
     attacker = addr(net, ATTACKER)
     p = tiqe_params(c)
     if behaviour == "max":
-        # always 10^6 agrees with good answers: the garbling worker's answers show it up
-        rounds = scored_rounds(c, net, MODEL, PROMPTS[:3])
-        garbled = rounds_until_attacked(c, net, DEGRADED, PROMPTS[3:], attacker, least=2, need=2)
-        assert sum(sat_on(r, attacker) for r in garbled) >= 2, "the attacker sat on < 2 garbled rounds"
-        rounds += garbled
+        # always 10^6 agrees with good answers: the garbling worker's answers show it up. Garbled
+        # rounds first: a rating moves from a validator's second deviation on, and one of about 10^6
+        # then drops it to min_rating, after which it sits on few committees (about 1 in 12). Had it
+        # first sat on a good answer's round (a deviation near 0), its first garbled round would already
+        # be the second deviation, and a second garbled round would be left to that chance.
+        rounds = rounds_until_attacked(c, net, DEGRADED, PROMPTS[3:], attacker, least=2, need=2)
+        assert sum(sat_on(r, attacker) for r in rounds) >= 2, "the attacker sat on < 2 garbled rounds"
+        rounds += scored_rounds(c, net, MODEL, PROMPTS[:3])
     else:
         rounds = rounds_until_attacked(c, net, MODEL, PROMPTS, attacker, least=4, need=2)
     # a round short of the quorum (a member missed its reveal) is final unscored: it judges nobody

@@ -171,13 +171,23 @@ def prepare_chain(
         start_worker(
             net,
             WorkerSpec(
-                key="user3", models=[DEGRADED], engine={**ENGINE, "degrade": "shuffle"}, poll_interval_s=1.0, node=2
+                key="user3",
+                models=[DEGRADED],
+                engine={**ENGINE, "degrade": "shuffle"},
+                poll_interval_s=1.0,
+                node=2,
+                top_up_bond=False,  # the test measures the slash: the worker must not top it back up
             ),
         )
     if substitute is not None:
         workers.append("user4")
         engine = {**ENGINE, "degrade": "substitute", "substitute_model_path": str(substitute)}
-        start_worker(net, WorkerSpec(key="user4", models=[SUBSTITUTED], engine=engine, poll_interval_s=1.0, node=3))
+        start_worker(
+            net,
+            WorkerSpec(
+                key="user4", models=[SUBSTITUTED], engine=engine, poll_interval_s=1.0, node=3, top_up_bond=False
+            ),
+        )
     for i, key in enumerate(net.validator_keys):
         start_scorer(net, ScorerSpec(key=key, node=i, behaviour=(byzantine or {}).get(key, "honest")))
     for key in net.validator_keys:
