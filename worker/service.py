@@ -417,7 +417,7 @@ class Worker:
             await asyncio.sleep(self.cfg.bond_check_interval_s)
             try:
                 await self.top_up_bond()
-            except (ClientError, OSError, WorkerSetupError) as e:
+            except Exception as e:  # a failed top-up is retried; it must not end the worker
                 self.metrics.errors.labels(kind="bond").inc()
                 self.log.warning("worker.bond_top_up_failed", error=str(e), retry_in_s=self.cfg.bond_check_interval_s)
 
