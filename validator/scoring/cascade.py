@@ -55,8 +55,8 @@ never lift an answer over a gate. The order and ending gates, statistical
 evidence read from the registered model, never go below ``soft_gate_floor``
 (0.02), while each finding of the injection guard, a deliberate attack,
 costs ``injection_penalty`` (0.01): on the same topic evidence, an answer
-that asks the grader for marks ranks below every answer that did not, and
-never wins a swarm's best answer over an honest one. The weights are
+that asks the grader for marks ranks below one that only the order or
+ending gate sank, and cannot win a swarm's best answer over it. The weights are
 config, fitted on the tune sources of ``tests/data/tiqe_eval`` and reported
 on its held-out ones (``scripts/eval_tiqe.py``).
 
