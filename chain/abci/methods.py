@@ -99,8 +99,10 @@ _EVIDENCE_KINDS = {abci.DUPLICATE_VOTE: "duplicate_vote", abci.LIGHT_CLIENT_ATTA
 
 
 def finalize_block(app: PolyLinkApp, req: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
+    # as the Cosmos SDK's x/slashing: only an absent signature misses the block; a precommit for nil
+    # (the validator was online and voted, for another round's block or none) counts as signed
     votes = [
-        Vote(v.validator.address, v.validator.power, v.block_id_flag == validator_pb2.BLOCK_ID_FLAG_COMMIT)
+        Vote(v.validator.address, v.validator.power, v.block_id_flag != validator_pb2.BLOCK_ID_FLAG_ABSENT)
         for v in req.decided_last_commit.votes
     ]
     evidence = [

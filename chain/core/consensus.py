@@ -15,7 +15,7 @@ class Vote:
 
     address: bytes  # CometBFT validator address: sha256(ed25519 pubkey)[:20]
     power: int
-    signed: bool  # block_id_flag == COMMIT
+    signed: bool  # present in the commit (block_id_flag COMMIT or NIL): only ABSENT misses, as in x/slashing
 
 
 @dataclass(frozen=True)
