@@ -265,6 +265,14 @@ class InferenceService:
             raise errors.invalid_request(
                 f"redundancy {redundancy} is above the chain's limit {p.max_redundancy}", param="polylink.redundancy"
             )
+        prompt_bytes = len(call.prompt.encode())
+        if p.max_prompt_bytes and prompt_bytes > p.max_prompt_bytes:
+            # refused here, before anything is signed: CometBFT would refuse a body this size outright, and
+            # the chain's CheckTx would refuse any smaller one over the limit (ErrPromptTooLarge)
+            raise errors.invalid_request(
+                f"the prompt is {prompt_bytes} bytes, above the chain's max_prompt_bytes {p.max_prompt_bytes}",
+                param="messages" if call.kind == "chat" else "prompt",
+            )
         quote = await prices.quote(self.client, model)
         max_price = o.max_price or prices.max_price_for(quote, self.cfg.max_price, self.cfg.price_headroom_ppm)
         try:

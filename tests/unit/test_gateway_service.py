@@ -187,7 +187,7 @@ class FakeChain:
         self.outcome = outcome or answer_with(800_000)
         self.reads_before_close = 1
         self.next_result = 1
-        self.params = inf_t.Params(max_tokens_limit=1024, max_redundancy=4)
+        self.params = inf_t.Params(max_tokens_limit=1024, max_redundancy=4, max_prompt_bytes=8192)
 
     # -- ChainClient -------------------------------------------------------------------------
 
@@ -454,7 +454,13 @@ def test_failed_request_is_503_and_unknown_model_404_and_limits_400() -> None:
     with pytest.raises(ApiError) as e:
         run(chain, call(options=Options(redundancy=5)))
     assert (e.value.status, e.value.param) == (400, "polylink.redundancy")
+    with pytest.raises(ApiError) as e:
+        run(chain, call(prompt="é" * 4097))  # 8194 bytes in UTF-8, 4097 characters
+    assert (e.value.status, e.value.code, e.value.param) == (400, "invalid_request", "messages")
+    assert "8194 bytes" in e.value.message and "max_prompt_bytes 8192" in e.value.message
     assert chain.sent == []  # nothing was signed for a call the chain would refuse
+    run(chain, call(prompt="é" * 4096))  # exactly at the limit: sent
+    assert len(chain.sent) == 1
 
 
 # --- HTTP ------------------------------------------------------------------------------------
@@ -510,6 +516,14 @@ def test_errors_keep_openai_shape_over_http() -> None:
         assert r.status_code == 400 and r.json()["error"]["param"] == "n"
         r = http.get("/v1/nothing")
         assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    chain = FakeChain()
+    with client_for(chain, keys=()) as http:
+        # a 2 MB prompt: a 400 that names the chain's limit (it was a 503 when CometBFT refused the body)
+        big = {**CHAT, "messages": [{"role": "user", "content": "x" * 2_000_000}]}
+        r = http.post("/v1/chat/completions", json=big)
+        assert r.status_code == 400 and r.json()["error"]["param"] == "messages"
+        assert "max_prompt_bytes 8192" in r.json()["error"]["message"]
+    assert chain.sent == []
     with client_for(FakeChain(never), keys=()) as http:
         r = http.post("/v1/chat/completions", json={**CHAT, "polylink": {"timeout_s": 0.1}})
         assert r.status_code == 504 and r.json()["error"]["code"] == "request_timeout"
