@@ -6,6 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 COMETBFT_VERSION := v0.38.25
 COMETBFT := .tools/bin/cometbft
+ABCI_CLI := .tools/bin/abci-cli
 PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 BENCH ?=
 SIM ?=
@@ -16,7 +17,7 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/'
 
-setup: $(VENV)/.stamp $(VENV)/.models.stamp $(COMETBFT) gen/.stamp $(VENV)/.chromium.stamp ## set up whatever is missing (venv, models, CometBFT, protobuf classes, chromium)
+setup: $(VENV)/.stamp $(VENV)/.models.stamp $(COMETBFT) $(ABCI_CLI) gen/.stamp $(VENV)/.chromium.stamp ## set up whatever is missing (venv, models, CometBFT and its abci-cli, protobuf classes, chromium)
 
 $(VENV)/.stamp: pyproject.toml
 	@echo "==> setting up the virtualenv in $(VENV)"
@@ -45,6 +46,11 @@ $(COMETBFT):
 	@mkdir -p .tools/bin
 	@GOBIN=$(CURDIR)/.tools/bin go install github.com/cometbft/cometbft/cmd/cometbft@$(COMETBFT_VERSION)
 	@$(COMETBFT) version
+
+# CometBFT's own ABCI client, from the same module: the e2e test of the ABCI trust boundary drives a node with it
+$(ABCI_CLI): | $(COMETBFT)
+	@echo "==> building abci-cli $(COMETBFT_VERSION) with go install into .tools/bin"
+	@GOBIN=$(CURDIR)/.tools/bin go install github.com/cometbft/cometbft/abci/cmd/abci-cli@$(COMETBFT_VERSION)
 
 # matplotlib (the `sim` extra) is installed for `make sim` only
 $(VENV)/.sim.stamp: $(VENV)/.stamp pyproject.toml

@@ -9,7 +9,7 @@ quality), the error object carries it in a `polylink` field.
 | status | type | code | when |
 |---|---|---|---|
 | 400 | invalid_request_error | invalid_request / unsupported_parameter | a malformed or unsupported body |
-| 400 | invalid_request_error | invalid_request | a prompt, max_tokens or redundancy above the chain's params (checked before anything is signed) |
+| 400 | invalid_request_error | invalid_request | prompt, max_tokens or redundancy over the chain's params |
 | 400 | invalid_request_error | chain_rejected | the chain refused the request tx (CheckTx or its block) |
 | 401 | invalid_request_error | invalid_api_key | missing or unknown Bearer key |
 | 404 | invalid_request_error | model_not_found / not_found | unknown model or route |

@@ -25,7 +25,12 @@ def register(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
     s = sub.add_parser("start", help="serve ABCI to a CometBFT node and gRPC to users")
     s.add_argument("--home", type=Path, default=Path.home() / ".polylink", help="node home (default ~/.polylink)")
-    s.add_argument("--abci", default="tcp://127.0.0.1:26658", help="ABCI listen address (tcp://HOST:PORT or unix://PATH)")
+    s.add_argument(
+        "--abci", default=None,
+        help="ABCI listen address: unix://PATH (default unix://HOME/abci.sock, mode 0600; set CometBFT's proxy_app "
+        "to it) or tcp://HOST:PORT (loopback when HOST is left out). State-changing calls are served only on "
+        "CometBFT's consensus connection",
+    )
     s.add_argument("--grpc", default="127.0.0.1:9090", help="gRPC listen address, or 'off'")
     s.add_argument("--rpc", default="http://127.0.0.1:26657", help="this node's CometBFT RPC (for the gRPC Tx service)")
     s.add_argument("--db", default=None, help="SQLAlchemy URL of the state database (default: SQLite under HOME/data)")
@@ -59,7 +64,7 @@ async def _run(a: argparse.Namespace) -> int:
     app = PolyLinkApp(store, invariant_period=a.invariant_period)
     log = logging.getLogger("polylink.node")
     log.info("state at height %d app_hash %s", app.height, app.app_hash.hex())
-    abci_server = ABCIServer(app, a.abci)
+    abci_server = ABCIServer(app, a.abci or f"unix://{(a.home / 'abci.sock').resolve()}")
     await abci_server.start()
     grpc_server = None
     if a.grpc != "off":

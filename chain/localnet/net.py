@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -42,9 +43,11 @@ from chain.localnet.config import check_duration, node_config, patch_toml
 from chain.localnet.ports import (
     DEFAULT_BASE_PORT,
     HOST,
+    UNIX_PATH_MAX,
     NodePorts,
     check_base_port,
     is_listening,
+    is_listening_unix,
     port_free,
 )
 from chain.localnet.process import ProcRecord, is_running, log_tail, spawn, stop, wait_gone
@@ -219,7 +222,9 @@ class Localnet:
         return f"{HOST}:{self.ports(i).grpc}"
 
     def abci_addr(self, i: int) -> str:
-        return f"tcp://{HOST}:{self.ports(i).abci}"
+        """Where node i's app serves ABCI: the node's own CometBFT ``proxy_app`` (a unix socket in the node
+        home since 2026-12-07; a localnet created before keeps its loopback TCP port)."""
+        return _proxy_app(Path(self._node(i).home))
 
     def log_path(self, i: int, proc: str) -> Path:
         """NODE_HOME/app.log or NODE_HOME/cometbft.log."""
@@ -256,7 +261,7 @@ class Localnet:
                 moniker=f"node{n.index}",
                 ports=n.ports,
                 peers=peers,
-                proxy_app=proxy or f"tcp://{HOST}:{n.ports.abci}",
+                proxy_app=proxy or abci_socket(Path(n.home)),
                 timeout_commit=s.timeout_commit,
                 timeout_propose=s.timeout_propose,
             )
@@ -311,7 +316,7 @@ class Localnet:
             moniker=f"node{i}",
             ports=n.ports,
             peers=[f"{m.node_id}@{HOST}:{m.ports.p2p}" for m in s.nodes],
-            proxy_app="kvstore" if s.kvstore else f"tcp://{HOST}:{n.ports.abci}",
+            proxy_app="kvstore" if s.kvstore else abci_socket(Path(n.home)),
             timeout_commit=s.timeout_commit,
             timeout_propose=s.timeout_propose,
         )
@@ -405,8 +410,9 @@ class Localnet:
             raise LocalnetError(
                 f"node{n.index} {proc} (pid {prev.pid}) is still exiting; try again"
             )
+        abci_addr = _proxy_app(Path(n.home))
         wanted = {
-            "app": [("abci", n.ports.abci), ("grpc", n.ports.grpc)],
+            "app": [("grpc", n.ports.grpc)] + ([("abci", n.ports.abci)] if abci_addr.startswith("tcp://") else []),
             "cometbft": [("p2p", n.ports.p2p), ("rpc", n.ports.rpc)],
         }[proc]
         end = time.monotonic() + 5.0
@@ -428,7 +434,7 @@ class Localnet:
                 "--home",
                 n.home,
                 "--abci",
-                f"tcp://{HOST}:{n.ports.abci}",
+                abci_addr,
                 "--grpc",
                 f"{HOST}:{n.ports.grpc}",
                 "--rpc",
@@ -445,12 +451,25 @@ class Localnet:
         """Wait until node n's app accepts ABCI connections (CometBFT retries only every 3 s)."""
         rec = n.procs["app"]
         end = min(deadline, time.monotonic() + APP_LISTEN_TIMEOUT)
-        while not is_listening(n.ports.abci):
+        addr = _proxy_app(Path(n.home))
+        if addr.startswith("unix://"):
+            where = addr
+            sock = Path(addr[len("unix://"):])
+
+            def listening() -> bool:
+                return is_listening_unix(sock)
+        else:
+            where = f"{HOST}:{n.ports.abci}"
+
+            def listening() -> bool:
+                return is_listening(n.ports.abci)
+
+        while not listening():
             if not is_running(rec):
                 raise LocalnetError(self._died(n, "app"))
             if time.monotonic() > end:
                 raise LocalnetError(
-                    f"node{n.index} app did not listen on {HOST}:{n.ports.abci} in time; see {rec.log}\n"
+                    f"node{n.index} app did not listen on {where} in time; see {rec.log}\n"
                     + log_tail(rec.log)
                 )
             time.sleep(0.05)
@@ -599,3 +618,20 @@ class Localnet:
                     f"see {logs}"
                 )
             time.sleep(POLL_S)
+
+
+def abci_socket(home: Path) -> str:
+    """The ABCI address of a node's app: ``unix://HOME/abci.sock`` (the app makes it 0600)."""
+    path = home.resolve() / "abci.sock"
+    if len(str(path)) > UNIX_PATH_MAX:
+        raise LocalnetError(
+            f"the ABCI socket path {path} is longer than a unix socket allows ({UNIX_PATH_MAX} bytes); "
+            "choose a shorter localnet home"
+        )
+    return f"unix://{path}"
+
+
+def _proxy_app(home: Path) -> str:
+    """The ``proxy_app`` of the node's CometBFT config, where its app must listen."""
+    with open(home / "config" / "config.toml", "rb") as f:
+        return str(tomllib.load(f)["proxy_app"])

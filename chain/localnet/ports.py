@@ -3,7 +3,7 @@
 Node i of a net with base port B uses
     p2p  = B + 10*i      (CometBFT peer-to-peer)
     rpc  = B + 10*i + 1  (CometBFT RPC, http://127.0.0.1:PORT)
-    abci = B + 10*i + 2  (the app's ABCI socket, CometBFT's proxy_app)
+    abci = B + 10*i + 2  (reserved: the app's ABCI socket is unix NODE_HOME/abci.sock, 0600)
     grpc = B + 10*i + 3  (the app's gRPC)
 so the default base 26600 gives node0 26600..26603, node1 26610..26613, ...
 """
@@ -114,5 +114,25 @@ def is_listening(port: int) -> bool:
     for line in table.read_text().splitlines()[1:]:
         fields = line.split()
         if len(fields) > 3 and fields[1] in wanted and fields[3] == _LISTEN:
+            return True
+    return False
+
+
+# /proc/net/unix: the flag a listening socket carries (__SO_ACCEPTCON)
+_ACCEPTCON = 0x10000
+# sockaddr_un's path: 108 bytes with the terminating NUL
+UNIX_PATH_MAX = 107
+
+
+def is_listening_unix(path: Path) -> bool:
+    """True if a unix socket listens at ``path`` (read from /proc/net/unix: no stray connection; a file
+    left behind by a killed process is not a listener). Falls back to the file's existence without /proc."""
+    table = Path("/proc/net/unix")
+    want = str(path)
+    if not table.exists():
+        return path.is_socket()
+    for line in table.read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 8 and fields[7] == want and int(fields[3], 16) & _ACCEPTCON:
             return True
     return False
