@@ -17,6 +17,7 @@ BENCHES = {
     "worker": "tests.bench.worker",
     "tiqe": "tests.bench.tiqe",
     "gateway": "tests.bench.gateway",
+    "fuzz": "tests.bench.fuzz",
 }
 
 

@@ -31,6 +31,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from tendermint.abci import types_pb2 as abci
 
 from chain.abci.methods import HANDLERS
@@ -64,6 +65,29 @@ def decode_varint(buf: bytes | bytearray, pos: int) -> tuple[int, int] | None:
         if shift > 63:
             raise ValueError("varint too long")
     return None
+
+
+def split_frames(buf: bytes | bytearray) -> tuple[list[abci.Request], int]:
+    """The complete requests at the start of ``buf`` and the bytes they take; the rest waits for more.
+
+    Raises ValueError for a stream that can never parse: a varint over 64 bits, a message over
+    MAX_MESSAGE_BYTES, or bytes that are not a Request."""
+    out: list[abci.Request] = []
+    pos = 0
+    while True:
+        vr = decode_varint(buf, pos)
+        if vr is None:
+            return out, pos
+        size, start = vr
+        if size > MAX_MESSAGE_BYTES:
+            raise ValueError(f"message of {size} bytes is too large")
+        if start + size > len(buf):
+            return out, pos
+        try:
+            out.append(abci.Request.FromString(bytes(buf[start : start + size])))
+        except DecodeError as e:
+            raise ValueError(f"not an ABCI request: {e}") from None
+        pos = start + size
 
 
 def frame(resp: abci.Response) -> bytes:
@@ -143,18 +167,12 @@ class ABCIServer:
                 if not chunk:
                     return
                 buf += chunk
-                pos = 0
-                while True:
-                    vr = decode_varint(buf, pos)
-                    if vr is None:
-                        break
-                    size, start = vr
-                    if size > MAX_MESSAGE_BYTES:
-                        raise ValueError(f"message of {size} bytes is too large")
-                    if start + size > len(buf):
-                        break
-                    req = abci.Request.FromString(bytes(buf[start : start + size]))
-                    pos = start + size
+                try:
+                    reqs, pos = split_frames(buf)
+                except ValueError as e:
+                    log.error("ABCI connection %d sent a malformed stream (%s); closing it", conn, e)
+                    return
+                for req in reqs:
                     try:
                         resp = self.handle(req, conn)
                     except Exception as e:

@@ -222,9 +222,11 @@ class PolyLinkApp:
         meter = GasMeter(gas_wanted)
         actx, acache = parent.branch()
         actx.gas = meter
-        params = self.m.auth.get_params(actx)  # charged at the default schedule, like every tx
-        actx.gas_schedule = gas_schedule(params)
         try:
+            # charged at the default schedule, like every tx; inside the try: a gas limit too small for
+            # this one read is an out-of-gas refusal, not an exception out of the block (found by fuzzing)
+            params = self.m.auth.get_params(actx)
+            actx.gas_schedule = gas_schedule(params)
             msgs = []
             for a in tx.body.messages:
                 route, msg = self.m.msgs.unpack(a)
