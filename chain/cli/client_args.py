@@ -7,6 +7,7 @@ stderr and exit code 1 (argparse's usage errors keep exit code 2).
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -21,7 +22,7 @@ from chain.client.errors import (
     TxRejectedError,
     TxTimeoutError,
 )
-from chain.client.keyring import Keyring
+from chain.client.keyring import BACKENDS, Keyring
 from chain.client.rpc import DEFAULT_NODE
 from chain.core.address import from_bech32
 from chain.core.errors import ChainError
@@ -39,6 +40,28 @@ def add_home(p: argparse.ArgumentParser) -> None:
         default=os.environ.get("POLYLINK_HOME", DEFAULT_HOME),
         help=f"directory holding keyring/ (default: $POLYLINK_HOME or {DEFAULT_HOME})",
     )
+    p.add_argument(
+        "--keyring-backend",
+        choices=sorted(BACKENDS),
+        default=os.environ.get("POLYLINK_KEYRING_BACKEND", "test"),
+        help="test: HOME/keyring/, unencrypted; file: HOME/keyring-file/, encrypted with a passphrase "
+        "($POLYLINK_KEYRING_PASSPHRASE, or a prompt) (default: $POLYLINK_KEYRING_BACKEND or test)",
+    )
+
+
+def passphrase() -> str:
+    """The file keyring's passphrase: $POLYLINK_KEYRING_PASSPHRASE (for CI and scripts), else a prompt."""
+    env = os.environ.get("POLYLINK_KEYRING_PASSPHRASE")
+    if env is not None:
+        return env
+    if not sys.stdin.isatty():
+        raise KeyringError("the file keyring needs a passphrase: set $POLYLINK_KEYRING_PASSPHRASE or use a terminal")
+    return getpass.getpass("keyring passphrase: ")
+
+
+def keyring_of(args: argparse.Namespace) -> Keyring:
+    """The keyring the command's --home and --keyring-backend name."""
+    return Keyring(args.home, getattr(args, "keyring_backend", "test"), passphrase=passphrase)
 
 
 def add_node(p: argparse.ArgumentParser) -> None:
@@ -129,8 +152,15 @@ def resolve_address(text: str, home: str) -> str:
         return text
     try:
         return Keyring(home).show(text).address
-    except KeyringError:
+    except KeyNotFoundError:
+        try:  # the public part of a file-backend key needs no passphrase
+            return Keyring(home, "file").show(text).address
+        except KeyNotFoundError:
+            pass
         from_bech32(text)  # raises "invalid address" with the reason
+        raise
+    except KeyringError:
+        from_bech32(text)
         raise
 
 

@@ -34,6 +34,7 @@ from chain.cli.client_args import (
     emit,
     fail,
     hex_bytes,
+    keyring_of,
     non_negative_int,
     positive_int,
     resolve_address,
@@ -42,7 +43,6 @@ from chain.cli.client_args import (
 )
 from chain.cli.tx import _sign_and_send, _tx_flags, parse_fee
 from chain.client.client import Client
-from chain.client.keyring import Keyring
 from chain.core.codec import to_json
 from chain.core.errors import ErrInvalidRequest
 from chain.modules.inference.keeper import commitment_of
@@ -291,7 +291,7 @@ def cmd_request(args: argparse.Namespace) -> int:
         return fail("--gas must be positive")
     fee = parse_fee(args.fees)
     _resolve_key(args)
-    signer = Keyring(args.home).get_signer(args.from_key)
+    signer = keyring_of(args).get_signer(args.from_key)
 
     async def go() -> int:
         async with Client(args.node) as c:

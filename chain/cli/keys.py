@@ -1,12 +1,12 @@
-"""`polylink keys`: add, list and show keys of the local (unencrypted, test-backend) keyring."""
+"""`polylink keys`: add, list and show keys of the local keyring (backend test, unencrypted, or file, encrypted)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from chain.cli.client_args import add_home, add_output, emit, run, show_help
-from chain.client.keyring import KeyInfo, Keyring
+from chain.cli.client_args import add_home, add_output, emit, keyring_of, run, show_help
+from chain.client.keyring import KeyInfo
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -16,8 +16,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "add",
         help="create a new key, or recover one from its hex seed",
-        description="Create a new ed25519 key (or recover one with --recover) and store it, "
-        "UNENCRYPTED, in <home>/keyring/NAME.json (mode 0600). "
+        description="Create a new ed25519 key (or recover one with --recover) and store it in "
+        "<home>/keyring/NAME.json, UNENCRYPTED (--keyring-backend test, the default), or in "
+        "<home>/keyring-file/NAME.json encrypted with a passphrase (--keyring-backend file); mode 0600. "
         "An existing name is never overwritten.",
     )
     p.add_argument("name", metavar="NAME", help="key name (letters, digits, '_', '.', '-')")
@@ -57,22 +58,23 @@ def cmd_add(args: argparse.Namespace) -> int:
     seed = args.recover
     if seed == "-":
         seed = sys.stdin.readline().strip()
-    kr = Keyring(args.home)
+    kr = keyring_of(args)
     k = kr.add(args.name, seed)
     where = kr.dir / f"{k.name}.json"
-    emit(args, {**k.to_json(), "file": str(where)}, f"{_text(k)}\nstored unencrypted in {where}")
+    how = "encrypted with the passphrase" if kr.backend == "file" else "unencrypted"
+    emit(args, {**k.to_json(), "file": str(where)}, f"{_text(k)}\nstored {how} in {where}")
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    keys = Keyring(args.home).list()
+    keys = keyring_of(args).list()
     text = "\n".join(f"{k.name}\t{k.address}" for k in keys) if keys else "(no keys)"
     emit(args, {"keys": [k.to_json() for k in keys]}, text)
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    k = Keyring(args.home).show(args.name)
+    k = keyring_of(args).show(args.name)
     if args.address and args.output != "json":
         print(k.address)
         return 0
