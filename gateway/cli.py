@@ -103,6 +103,7 @@ async def serve(cfg: GatewayConfig, signer: Signer, *, log: EventLog) -> None:
     """Own the node client, the block watcher and the HTTP server; serve until a signal stops uvicorn."""
     import uvicorn  # the HTTP stack is imported only by `run`, so `polylink` starts without it
 
+    from gateway.ratelimit import RateLimiter
     from gateway.server import create_app
 
     g = cfg.gateway
@@ -116,7 +117,8 @@ async def serve(cfg: GatewayConfig, signer: Signer, *, log: EventLog) -> None:
             log.warning("gateway.node_unreachable", rpc=cfg.chain.rpc, error=str(e))
         service = InferenceService(client, signer, g, waker=blocks, log=log)
         board = DashboardData(client, page_size=g.dashboard_page_size) if g.dashboard else None
-        app = create_app(service, board, api_keys=g.api_keys, log=log)
+        limiter = RateLimiter(g.rate_limit_per_minute, g.rate_limit_burst)
+        app = create_app(service, board, api_keys=g.api_keys, log=log, limiter=limiter)
         server = uvicorn.Server(
             uvicorn.Config(app, host=g.host, port=g.port, log_level="warning", access_log=False, lifespan="off")
         )
@@ -178,6 +180,10 @@ max_price = ""
 price_headroom = 0.25
 # how often a waiting call re-reads its request when no new-block event arrives.
 poll_interval_s = 1.0
+# completion calls per API key (per client address without keys): up to rate_limit_burst at once, refilled
+# at rate_limit_per_minute; past it HTTP 429 with Retry-After, nothing signed. 0 = no limit.
+rate_limit_per_minute = 120
+rate_limit_burst = 30
 # serve the live dashboard at /dashboard (read-only chain data, no key needed).
 dashboard = true
 dashboard_page_size = 20

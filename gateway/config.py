@@ -64,6 +64,10 @@ class ServiceConfig:
     price_headroom_ppm: int = 250_000
     # how often a waiting call re-reads its request when no new-block event arrives.
     poll_interval_s: float = 1.0
+    # completion calls per API key (per client address without keys): a bucket of rate_limit_burst calls
+    # refilled at rate_limit_per_minute; past it 429 with Retry-After. 0: no limit.
+    rate_limit_per_minute: float = 120.0
+    rate_limit_burst: int = 30
     dashboard: bool = True
     # requests per dashboard page (its API accepts up to 100).
     dashboard_page_size: int = 20
@@ -115,12 +119,16 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> Ga
         max_price=_price(gw, "max_price"),
         price_headroom_ppm=_fraction_ppm(gw, "price_headroom", 0.25, maximum=10.0),
         poll_interval_s=gw.float_("poll_interval_s", 1.0, positive=True),
+        rate_limit_per_minute=gw.float_("rate_limit_per_minute", 120.0, positive=False),
+        rate_limit_burst=gw.int_("rate_limit_burst", 30, minimum=1),
         dashboard=gw.bool_("dashboard", True),
         dashboard_page_size=gw.int_("dashboard_page_size", 20, minimum=1, maximum=100),
         log_format=gw.choice("log_format", "json", LOG_FORMATS),
         log_level=gw.choice("log_level", "info", LOG_LEVELS),
     )
     gw.done()
+    if svc.rate_limit_per_minute < 0:
+        raise ConfigError(f"gateway.rate_limit_per_minute must be >= 0 (0: no limit), got {svc.rate_limit_per_minute}")
     return GatewayConfig(chain_cfg, svc)
 
 

@@ -15,6 +15,7 @@ quality), the error object carries it in a `polylink` field.
 | 404 | invalid_request_error | model_not_found / not_found | unknown model or route |
 | 422 | quality_error | answer_failed_tiqe | the answer was scored below TIQE's pass mark |
 | 422 | quality_error | quality_below_minimum | the answer's quality < min_quality (or it was not scored) |
+| 429 | requests | rate_limit_exceeded | the key's rate limit is spent (`Retry-After` says when) |
 | 503 | service_unavailable | request_failed | the request FAILED on chain (no eligible worker, ...) |
 | 503 | service_unavailable | chain_unavailable | the node cannot be reached |
 | 504 | timeout | request_timeout | no verified answer within the timeout (the request goes on on chain) |
@@ -37,8 +38,10 @@ class ApiError(Exception):
         *,
         param: str | None = None,
         polylink: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
+        self.headers = headers or {}
         self.status = status
         self.type = type_
         self.code = code
@@ -100,6 +103,16 @@ def answer_failed_tiqe(message: str, polylink: dict[str, Any]) -> ApiError:
 
 def quality_below_minimum(message: str, polylink: dict[str, Any]) -> ApiError:
     return ApiError(422, "quality_error", "quality_below_minimum", message, param="min_quality", polylink=polylink)
+
+
+def rate_limited(retry_after_s: str) -> ApiError:
+    return ApiError(
+        429,
+        "requests",
+        "rate_limit_exceeded",
+        f"Rate limit reached for this API key; retry after {retry_after_s} s.",
+        headers={"Retry-After": retry_after_s},
+    )
 
 
 def request_failed(message: str, polylink: dict[str, Any]) -> ApiError:

@@ -34,6 +34,7 @@ from gateway import dashboard, errors, openai_api
 from gateway.calls import Call
 from gateway.dashboard.data import DashboardData
 from gateway.errors import ApiError
+from gateway.ratelimit import RateLimiter, retry_after
 from gateway.inference import InferenceService
 from worker.logs import EventLog
 
@@ -57,7 +58,7 @@ def api_key_ok(authorization: str | None, keys: Sequence[str]) -> bool:
 
 
 def error_response(e: ApiError) -> JSONResponse:
-    return JSONResponse(e.body(), status_code=e.status)
+    return JSONResponse(e.body(), status_code=e.status, headers=e.headers or None)
 
 
 def _query_int(request: Request, name: str) -> int | None:
@@ -76,13 +77,25 @@ def create_app(
     *,
     api_keys: Sequence[str] = (),
     log: EventLog | None = None,
+    limiter: RateLimiter | None = None,
 ) -> Starlette:
-    """The ASGI app around `service` (and `board`; None: no dashboard)."""
+    """The ASGI app around `service` (and `board`; None: no dashboard); `limiter` bounds completion calls."""
     log = log or EventLog()
 
     def authorize(request: Request) -> None:
         if not api_key_ok(request.headers.get("authorization"), api_keys):
             raise errors.invalid_api_key()
+
+    def limit(request: Request) -> None:
+        """Per key (per client address without keys); called after authorize, before anything is signed."""
+        if limiter is None or not limiter.enabled:
+            return
+        auth = request.headers.get("authorization") or ""
+        key = auth.partition(" ")[2].strip() if api_keys else (request.client.host if request.client else "")
+        wait = limiter.take(key)
+        if wait > 0:
+            log.info("gateway.rate_limited", retry_after_s=round(wait, 3))
+            raise errors.rate_limited(retry_after(wait))
 
     async def body_of(request: Request) -> Any:
         try:
@@ -92,6 +105,7 @@ def create_app(
 
     async def complete(request: Request, parse: Callable[[Any], Call]) -> Response:
         authorize(request)
+        limit(request)
         call = parse(await body_of(request))
         started = time.monotonic()
         v = await service.run(call)

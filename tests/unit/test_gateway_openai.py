@@ -177,6 +177,8 @@ def test_config_defaults_and_values(tmp_path: Path) -> None:
         ({"api_keys": ["k", "k"]}, "[gateway] api_keys"),
         ({"max_price": "1.5"}, "[gateway] max_price"),
         ({"bogus": 1}, "bogus"),
+        ({"rate_limit_per_minute": -1}, "rate_limit_per_minute"),
+        ({"rate_limit_burst": 0}, "[gateway] rate_limit_burst"),
     ],
 )
 def test_config_errors_name_the_key(gateway: dict[str, object], needle: str) -> None:
