@@ -34,8 +34,8 @@ from gateway import dashboard, errors, openai_api
 from gateway.calls import Call
 from gateway.dashboard.data import DashboardData
 from gateway.errors import ApiError
-from gateway.ratelimit import RateLimiter, retry_after
 from gateway.inference import InferenceService
+from gateway.ratelimit import RateLimiter, retry_after
 from worker.logs import EventLog
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
