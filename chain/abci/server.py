@@ -7,7 +7,7 @@ order; the responses to everything read in one go are written out together
 All connections share one event loop and the app is synchronous, so calls
 into the app never interleave across connections.
 
-Trust boundary (SPEC 2, SAFETY S20): only the node's own CometBFT may move
+Trust boundary (SPEC 2, SAFETY S18): only the node's own CometBFT may move
 the state. The state-changing calls (InitChain, PrepareProposal,
 ProcessProposal, FinalizeBlock, Commit) are served on one connection only,
 the consensus connection: the first connection that makes one of them (the

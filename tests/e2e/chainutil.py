@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from typing import Any
 
 from chain.client.rpc import CometRPC
 from chain.localnet.net import Localnet
@@ -29,6 +31,92 @@ def app_hashes(net: Localnet, lo: int, hi: int, nodes: list[int] | None = None) 
     return dict(zip(idx, asyncio.run(run()), strict=True))
 
 
+def validator_powers(net: Localnet, node: int) -> dict[str, int]:
+    """{validator address (hex): voting power} from node's /validators (the set CometBFT runs now)."""
+
+    async def run() -> list[dict[str, Any]]:
+        async with CometRPC(net.rpc_url(node), timeout=10.0) as rpc:
+            return await rpc.validators()
+
+    return {str(v["address"]): int(v["voting_power"]) for v in asyncio.run(run())}
+
+
+def node_validator_address(net: Localnet, i: int) -> str:
+    """Node i's validator address (hex, as /validators gives it), from its priv_validator_key.json."""
+    key = json.loads((net.node_home(i) / "config" / "priv_validator_key.json").read_text())
+    return str(key["address"])
+
+
+def assert_live_power_above_two_thirds(net: Localnet, down: list[int], ask: int) -> dict[str, int]:
+    """Before a fault: the validators left running once ``down`` stop keep more than 2/3 of the power
+    (CometBFT needs more than 2/3 to commit); returns the powers read from node ``ask``."""
+    powers = validator_powers(net, ask)
+    total = sum(powers.values())
+    lost = sum(powers.get(node_validator_address(net, i), 0) for i in down)
+    assert 3 * (total - lost) > 2 * total, (
+        f"stopping nodes {down} leaves {total - lost}/{total} of the power, not more than 2/3: {powers}"
+    )
+    return powers
+
+
+def consensus_summary(net: Localnet, node: int) -> str:
+    """One line of node's consensus state: height/round/step and the prevote and precommit tallies."""
+
+    async def run() -> dict[str, Any]:
+        async with CometRPC(net.rpc_url(node), timeout=10.0) as rpc:
+            return await rpc.call("dump_consensus_state", {})
+
+    try:
+        rs = asyncio.run(run())["round_state"]
+    except Exception as e:  # diagnostics only: never hide the failure being diagnosed
+        return f"node{node}: no consensus state ({e})"
+    votes = [v for v in rs.get("votes", []) if v.get("prevotes_bit_array")]
+    last = votes[-1] if votes else {}
+    return (f"node{node}: height {rs.get('height')} round {rs.get('round')} step {rs.get('step')} "
+            f"prevotes {last.get('prevotes_bit_array')} "
+            f"precommits {last.get('precommits_bit_array')}")
+
+
+def unjail_every_validator(net: Localnet, timeout: float = 150.0) -> list[int]:
+    """Unjail each node's validator that downtime jailed (retrying while its jail period runs), then wait until
+    CometBFT runs all of them again; returns the nodes unjailed. For fault tests that run back to back on one
+    network: each fault's claim is about a healthy set."""
+    from polylink.slashing.v1 import tx_pb2 as slashing_tx
+    from polylink.staking.v1 import query_pb2 as staking_q
+
+    from chain.client.errors import TxRejectedError
+    from chain.client.sync import SyncClient
+
+    kr = net.keyring()
+    done: list[int] = []
+    deadline = time.monotonic() + timeout
+    with SyncClient(net.rpc_url(0), keyring=kr) as c:
+        for i, op in enumerate(net.validator_keys):
+            addr = kr.show(op).address
+            v = c.query("/polylink.staking.v1.Query/Validator", staking_q.QueryValidatorRequest(validator_address=addr),
+                        staking_q.QueryValidatorResponse).validator
+            if not v.jailed:
+                continue
+            while True:
+                try:
+                    r = c.send_and_wait([slashing_tx.MsgUnjail(validator_address=addr)], op, gas=400_000, timeout=60)
+                    if r.code == 0:
+                        break
+                    why = r.log
+                except TxRejectedError as e:  # still in its jail period
+                    why = str(e)
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"could not unjail node{i}'s validator: {why}")
+                time.sleep(1.0)
+            done.append(i)
+    want = {node_validator_address(net, i) for i in range(len(net.validator_keys))}
+    while not want <= set(validator_powers(net, 0)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"CometBFT does not run every validator again: {validator_powers(net, 0)}")
+        time.sleep(0.3)
+    return done
+
+
 def heights(net: Localnet) -> list[int]:
     return [s["height"] or 0 for s in net.status()]
 
@@ -37,7 +125,15 @@ def wait_all_at(net: Localnet, height: int, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while min(heights(net)) < height:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"nodes did not all reach height {height}: {heights(net)}")
+            live = [i for i in range(net.nodes) if all(net.running(i).values())]
+            try:
+                powers: object = validator_powers(net, live[0]) if live else {}
+            except Exception as e:  # diagnostics only
+                powers = f"unreadable ({e})"
+            state = "\n  ".join(consensus_summary(net, i) for i in live)
+            raise TimeoutError(
+                f"nodes did not all reach height {height}: {heights(net)}\n  /validators: {powers}\n  {state}"
+            )
         time.sleep(0.2)
 
 
