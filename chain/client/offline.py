@@ -74,10 +74,20 @@ def _message_class(url: str) -> type[Message]:
     return message_factory.GetMessageClass(desc)
 
 
+def _table(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    v = doc.get(key, {})
+    if not isinstance(v, dict):
+        raise OfflineTxError(f"{key} must be a JSON object")
+    return v
+
+
 def messages_of(doc: dict[str, Any]) -> list[Message]:
     """The protobuf messages of an unsigned document (strict: unknown fields are refused)."""
     out = []
-    for i, m in enumerate(doc.get("body", {}).get("messages", [])):
+    messages = _table(doc, "body").get("messages", [])
+    if not isinstance(messages, list):
+        raise OfflineTxError("body.messages must be a list")
+    for i, m in enumerate(messages):
         if not isinstance(m, dict) or "@type" not in m:
             raise OfflineTxError(f"body.messages[{i}] has no @type")
         fields = {k: v for k, v in m.items() if k != "@type"}
@@ -97,18 +107,18 @@ def sign_unsigned(doc: dict[str, Any], signer: Signer, *, chain_id: str, sequenc
         raise OfflineTxError(f"not an unsigned tx document (type {doc.get('type')!r}, want {UNSIGNED!r})")
     if doc.get("signer") != signer.address:
         raise OfflineTxError(f"the document is to be signed by {doc.get('signer')}, not by {signer.address}")
-    auth = doc.get("auth_info", {})
-    fee = auth.get("fee", {})
+    auth = _table(doc, "auth_info")
+    fee = _table(auth, "fee")
     if fee.get("denom", BOND_DENOM) != BOND_DENOM:
         raise OfflineTxError(f"fees are paid in {BOND_DENOM}, not {fee.get('denom')!r}")
-    body = doc.get("body", {})
+    body = _table(doc, "body")
     try:
         tx = build_tx(
             messages_of(doc), signer, chain_id=chain_id, sequence=sequence, fee=int(fee.get("amount", 0)),
             gas_limit=int(auth.get("gas_limit", 0)), memo=str(body.get("memo", "")),
             timeout_height=int(body.get("timeout_height", 0)),
         )
-    except ValueError as e:
+    except (TypeError, ValueError) as e:
         raise OfflineTxError(f"cannot sign the document: {e}") from None
     return {
         "type": SIGNED,

@@ -97,6 +97,10 @@ def test_offline_documents_refuse_a_wrong_signer_an_edited_message_and_a_tampere
     bad["body"]["messages"][0]["@type"] = "/polylink.bank.v1.MsgNothing"
     with pytest.raises(OfflineTxError, match="unknown message type"):
         sign_unsigned(bad, signer, chain_id="c-1", sequence=0)
+    for broken, why in (({**doc, "body": []}, "body must be"), ({**doc, "auth_info": {"fee": "1"}}, "fee must be"),
+                        ({**doc, "auth_info": {"gas_limit": "lots"}}, "cannot sign")):
+        with pytest.raises(OfflineTxError, match=why):
+            sign_unsigned(broken, signer, chain_id="c-1", sequence=0)
     with pytest.raises(OfflineTxError, match="not a signed tx document"):
         tx_bytes_of(doc)
     signed = sign_unsigned(doc, signer, chain_id="c-1", sequence=0)
