@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any
 
@@ -59,62 +60,93 @@ def assert_live_power_above_two_thirds(net: Localnet, down: list[int], ask: int)
     return powers
 
 
-def consensus_summary(net: Localnet, node: int) -> str:
-    """One line of node's consensus state: height/round/step and the prevote and precommit tallies."""
+def round_state(net: Localnet, node: int) -> dict[str, Any]:
+    """node's CometBFT ``dump_consensus_state`` round_state: height, round, step and each round's vote sets."""
 
     async def run() -> dict[str, Any]:
         async with CometRPC(net.rpc_url(node), timeout=10.0) as rpc:
-            return await rpc.call("dump_consensus_state", {})
+            r: dict[str, Any] = await rpc.call("dump_consensus_state", {})
+            return r
 
+    return dict(asyncio.run(run())["round_state"])
+
+
+_TALLY = re.compile(r"(\d+)/(\d+) = [0-9.]+$")
+
+
+def vote_tallies(rs: dict[str, Any]) -> list[tuple[int, str, int, int]]:
+    """(round, "prevotes"|"precommits", power voted, total power) for every vote set of a round_state
+    (CometBFT prints each as ``BA{3:xx_} 20/30 = 0.67``)."""
+    out: list[tuple[int, str, int, int]] = []
+    for v in rs.get("votes", []):
+        for kind in ("prevotes", "precommits"):
+            m = _TALLY.search(str(v.get(f"{kind}_bit_array", "")))
+            if m:
+                out.append((int(v.get("round", 0)), kind, int(m.group(1)), int(m.group(2))))
+    return out
+
+
+def consensus_summary(net: Localnet, node: int) -> str:
+    """One line of node's consensus state: height/round/step and every round's prevote and precommit tallies."""
     try:
-        rs = asyncio.run(run())["round_state"]
+        rs = round_state(net, node)
     except Exception as e:  # diagnostics only: never hide the failure being diagnosed
         return f"node{node}: no consensus state ({e})"
-    votes = [v for v in rs.get("votes", []) if v.get("prevotes_bit_array")]
-    last = votes[-1] if votes else {}
-    return (f"node{node}: height {rs.get('height')} round {rs.get('round')} step {rs.get('step')} "
-            f"prevotes {last.get('prevotes_bit_array')} "
-            f"precommits {last.get('precommits_bit_array')}")
+    votes = "; ".join(f"r{r} {k} {n}/{t}" for r, k, n, t in vote_tallies(rs))
+    return f"node{node}: height {rs.get('height')} round {rs.get('round')} step {rs.get('step')} votes: {votes}"
+
+
+def unjail(net: Localnet, i: int, timeout: float = 150.0, via: int = 0) -> None:
+    """Send node i's validator's MsgUnjail through node ``via`` until it executes, retrying while CheckTx refuses it
+    (its jail period still runs); TimeoutError with the last refusal after ``timeout`` seconds."""
+    from polylink.slashing.v1 import tx_pb2 as slashing_tx
+
+    from chain.client.errors import TxRejectedError
+    from chain.client.sync import SyncClient
+
+    kr = net.keyring()
+    op = net.validator_keys[i]
+    msg = slashing_tx.MsgUnjail(validator_address=kr.show(op).address)
+    deadline = time.monotonic() + timeout
+    with SyncClient(net.rpc_url(via), keyring=kr) as c:
+        while True:
+            try:
+                r = c.send_and_wait([msg], op, gas=400_000, timeout=60)
+                if r.code == 0:
+                    return
+                why = r.log
+            except TxRejectedError as e:  # still in its jail period
+                why = str(e)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not unjail node{i}'s validator: {why}")
+            time.sleep(1.0)
 
 
 def unjail_every_validator(net: Localnet, timeout: float = 150.0) -> list[int]:
     """Unjail each node's validator that downtime jailed (retrying while its jail period runs), then wait until
     CometBFT runs all of them again; returns the nodes unjailed. For fault tests that run back to back on one
     network: each fault's claim is about a healthy set."""
-    from polylink.slashing.v1 import tx_pb2 as slashing_tx
     from polylink.staking.v1 import query_pb2 as staking_q
 
-    from chain.client.errors import TxRejectedError
     from chain.client.sync import SyncClient
 
     kr = net.keyring()
-    done: list[int] = []
     deadline = time.monotonic() + timeout
     with SyncClient(net.rpc_url(0), keyring=kr) as c:
-        for i, op in enumerate(net.validator_keys):
-            addr = kr.show(op).address
-            v = c.query("/polylink.staking.v1.Query/Validator", staking_q.QueryValidatorRequest(validator_address=addr),
-                        staking_q.QueryValidatorResponse).validator
-            if not v.jailed:
-                continue
-            while True:
-                try:
-                    r = c.send_and_wait([slashing_tx.MsgUnjail(validator_address=addr)], op, gas=400_000, timeout=60)
-                    if r.code == 0:
-                        break
-                    why = r.log
-                except TxRejectedError as e:  # still in its jail period
-                    why = str(e)
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"could not unjail node{i}'s validator: {why}")
-                time.sleep(1.0)
-            done.append(i)
+        jailed = [
+            i for i, op in enumerate(net.validator_keys)
+            if c.query("/polylink.staking.v1.Query/Validator",
+                       staking_q.QueryValidatorRequest(validator_address=kr.show(op).address),
+                       staking_q.QueryValidatorResponse).validator.jailed
+        ]
+    for i in jailed:
+        unjail(net, i, timeout=max(1.0, deadline - time.monotonic()))
     want = {node_validator_address(net, i) for i in range(len(net.validator_keys))}
     while not want <= set(validator_powers(net, 0)):
         if time.monotonic() > deadline:
             raise TimeoutError(f"CometBFT does not run every validator again: {validator_powers(net, 0)}")
         time.sleep(0.3)
-    return done
+    return jailed
 
 
 def heights(net: Localnet) -> list[int]:

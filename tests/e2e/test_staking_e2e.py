@@ -12,16 +12,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from polylink.base.v1 import coin_pb2
-from polylink.slashing.v1 import tx_pb2 as slashing_tx
 from polylink.staking.v1 import query_pb2 as staking_q
 from polylink.staking.v1 import tx_pb2 as staking_tx
 
-from chain.client.errors import TxRejectedError
 from chain.client.rpc import CometRPC
 from chain.client.sync import SyncClient
 from chain.localnet.net import Localnet
 from chain.localnet.ports import find_free_base_port
-from tests.e2e.chainutil import heights, wait_all_at
+from tests.e2e.chainutil import heights, unjail, wait_all_at
 
 pytestmark = pytest.mark.e2e
 POWER_REDUCTION = 1_000_000
@@ -172,21 +170,7 @@ def test_downtime_jails_slashes_and_unjail_restores(net: Localnet) -> None:
         assert max(heights(net)) > h0 + 5  # 3 of 4 validators kept the chain going
         net.start_node(victim)
         wait_all_at(net, max(heights(net)))
-        # unjail once the jail period is over (retry while it is too early)
-        deadline = time.monotonic() + 90
-        with SyncClient(net.rpc_url(victim), keyring=kr) as cv:
-            while True:
-                try:
-                    r = cv.send_and_wait(
-                        [slashing_tx.MsgUnjail(validator_address=op_addr)], op, gas=400_000, timeout=60
-                    )
-                    if r.code == 0:
-                        break
-                    why = r.log
-                except TxRejectedError as e:  # CheckTx refused it: still in the jail period
-                    why = str(e)
-                assert time.monotonic() < deadline, why
-                time.sleep(1)
+        unjail(net, victim, timeout=90, via=victim)  # retries while the jail period runs
         want = int(validator(c, op_addr).validator.tokens) // POWER_REDUCTION
         wait_for(
             lambda: cometbft_validators(net).get(pk64) == want, "the unjailed validator back in CometBFT's set", 30
