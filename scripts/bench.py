@@ -18,6 +18,7 @@ BENCHES = {
     "tiqe": "tests.bench.tiqe",
     "gateway": "tests.bench.gateway",
     "fuzz": "tests.bench.fuzz",
+    "faults": "tests.bench.faults",
 }
 
 
@@ -35,6 +36,8 @@ def print_table(name: str, figures: dict[str, object]) -> None:
     for k, v in figures.items():
         if isinstance(v, float):
             v = f"{v:.3f}"
+        elif isinstance(v, list) and len(v) > 3:  # a log: in the json file, not the table
+            v = f"[{len(v)} entries: see the json file]"
         print(f"  {k:<{width}}  {v}")
 
 

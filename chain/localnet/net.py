@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -493,6 +494,24 @@ class Localnet:
             if want and p in n.procs:
                 pids += [r.pid for r in stop([n.procs[p]], kill=kill)]
         return pids
+
+    def pause_node(self, i: int, proc: str) -> int:
+        """SIGSTOP node i's ``proc`` ("app" or "cometbft"): it keeps its sockets and state but runs
+        nothing until ``resume_node``; returns the PID (for fault tests)."""
+        return self._signal_proc(i, proc, signal.SIGSTOP)
+
+    def resume_node(self, i: int, proc: str) -> int:
+        """SIGCONT node i's ``proc`` after ``pause_node``; returns the PID."""
+        return self._signal_proc(i, proc, signal.SIGCONT)
+
+    def _signal_proc(self, i: int, proc: str, sig: signal.Signals) -> int:
+        if proc not in self._procs():
+            raise LocalnetError(f"node{i} has no {proc!r} process; one of {list(self._procs())}")
+        rec = self._node(i).procs.get(proc)
+        if rec is None or not is_running(rec):
+            raise LocalnetError(f"node{i} {proc} is not running")
+        os.kill(rec.pid, sig)  # is_running just matched the PID to our command line
+        return rec.pid
 
     # --- services (off-chain processes beside the nodes) ------------------
     def start_service(
