@@ -41,6 +41,17 @@ $(VENV)/.chromium.stamp: | $(VENV)/.stamp
 	@chromium --version 2>/dev/null
 	@touch $@
 
+# PostgreSQL for the tests that run on it (make test only): the psycopg driver (the `postgres` extra) and
+# Debian's server binaries; each test starts its own cluster as an unprivileged user (tests/pgcluster.py)
+$(VENV)/.postgres.stamp: $(VENV)/.stamp pyproject.toml
+	@$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,postgres]"
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "==> installing postgresql with apt-get"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  apt-cache policy postgresql 2>/dev/null | grep -q 'Candidate: [0-9]' || $$SUDO apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
+	@ls /usr/lib/postgresql/*/bin/initdb
+	@touch $@
+
 $(COMETBFT):
 	@echo "==> building CometBFT $(COMETBFT_VERSION) with go install into .tools/bin"
 	@mkdir -p .tools/bin
@@ -69,7 +80,7 @@ demo: setup ## start a 4-validator localnet, TIQE scorers, workers and the gatew
 demo-down: ## stop everything the demo started (nodes, scorers, workers, gateway)
 	@$(VENV)/bin/polylink localnet down --home localnet-demo || true
 
-test: setup ## run every test (unit, property, e2e on a real CometBFT localnet)
+test: setup $(VENV)/.postgres.stamp ## run every test (unit, property, e2e on a real CometBFT localnet, PostgreSQL too)
 	@$(PY) -m pytest -q -rs $(PYTEST_ARGS)
 
 test-fast: setup ## unit and property tests only

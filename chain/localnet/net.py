@@ -297,6 +297,16 @@ class Localnet:
             doc["app_state"].setdefault(module, {}).setdefault("params", {}).update(params)
             path.write_text(json.dumps(doc, indent=2) + "\n")
 
+    def set_node_db(self, i: int, url: str) -> None:
+        """Keep node i's app state in the database at SQLAlchemy ``url`` (PostgreSQL, say) instead of
+        SQLite under its home; only before the localnet first starts (the state starts at genesis)."""
+        if self.state is None:
+            raise LocalnetError(f"no localnet in {self.home}; create() first")
+        if any(n.procs for n in self.state.nodes):
+            raise LocalnetError("a node's database can only be chosen before the localnet first starts")
+        self._node(i).db = url
+        self._save()
+
     def add_full_node(self, *, wait: bool = True, timeout: float = DEFAULT_READY_TIMEOUT) -> int:
         """Init and start one more node (a full node, not a validator) peered with the others;
         returns its index. It syncs from genesis; staking can make it a validator later."""
@@ -441,6 +451,7 @@ class Localnet:
                 "--rpc",
                 f"http://{HOST}:{n.ports.rpc}",
                 *(["--invariant-period", str(s.invariant_period)] if s.invariant_period else []),
+                *(["--db", n.db] if n.db else []),
             ]
         else:
             cmd = [s.cometbft, "start", "--home", n.home]

@@ -27,6 +27,7 @@ class NodeRecord:
     node_id: str
     ports: NodePorts
     procs: dict[str, ProcRecord] = field(default_factory=dict)  # "app" / "cometbft"
+    db: str = ""  # the app's SQLAlchemy state URL; "" = SQLite under the node home
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -35,6 +36,7 @@ class NodeRecord:
             "node_id": self.node_id,
             "ports": self.ports.to_json(),
             "procs": {k: v.to_json() for k, v in sorted(self.procs.items())},
+            **({"db": self.db} if self.db else {}),
         }
 
     @staticmethod
@@ -45,6 +47,7 @@ class NodeRecord:
             str(d["node_id"]),
             NodePorts(**d["ports"]),
             {k: ProcRecord.from_json(v) for k, v in (d.get("procs") or {}).items()},
+            str(d.get("db") or ""),
         )
 
 

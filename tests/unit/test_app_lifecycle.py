@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 from polylink.bank.v1 import tx_pb2 as bank_tx
 from polylink.base.v1 import coin_pb2
@@ -42,9 +41,9 @@ def reference_hashes() -> list[bytes]:
     return out
 
 
-def test_repeated_finalize_block_after_restart_gives_same_hash(tmp_path: Path) -> None:
+def test_repeated_finalize_block_after_restart_gives_same_hash(store_url: str) -> None:
     ref = reference_hashes()
-    app = PolyLinkApp(SQLStore(f"sqlite:///{tmp_path / 'a.db'}"))
+    app = PolyLinkApp(SQLStore(store_url))
     app.init_chain(CHAIN, GENESIS, 1, 0, -1)
     assert block(app, 1, [send(0)]) == ref[0]
     app.reset_check_state()  # CometBFT restarted before Commit; genesis must survive
@@ -58,9 +57,9 @@ def test_repeated_finalize_block_after_restart_gives_same_hash(tmp_path: Path) -
     assert app.m.bank.get_balance(ctx, BOB.address, "upoly") == 20
 
 
-def test_reopen_from_database_reports_last_commit_and_continues(tmp_path: Path) -> None:
+def test_reopen_from_database_reports_last_commit_and_continues(store_url: str) -> None:
     ref = reference_hashes()
-    url = f"sqlite:///{tmp_path / 'b.db'}"
+    url = store_url
     app = PolyLinkApp(SQLStore(url))
     app.init_chain(CHAIN, GENESIS, 1, 0, -1)
     block(app, 1, [send(0)])
@@ -74,9 +73,9 @@ def test_reopen_from_database_reports_last_commit_and_continues(tmp_path: Path) 
     assert block(again, 3, [send(2)]) == ref[2]
 
 
-def test_crash_before_first_commit_reruns_init_chain(tmp_path: Path) -> None:
+def test_crash_before_first_commit_reruns_init_chain(store_url: str) -> None:
     ref = reference_hashes()
-    url = f"sqlite:///{tmp_path / 'c.db'}"
+    url = store_url
     app = PolyLinkApp(SQLStore(url))
     app.init_chain(CHAIN, GENESIS, 1, 0, -1)
     block(app, 1, [send(0)])
