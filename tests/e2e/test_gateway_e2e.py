@@ -338,3 +338,68 @@ def test_dashboard_renders_live_chain_data_in_headless_chromium(
     r = browse(page, tmp_path / "profile-shot", f"--screenshot={shot}", "--window-size=1400,1800", "--hide-scrollbars")
     assert r.returncode == 0 and shot.exists() and shot.stat().st_size > 10_000, r.stderr[-2000:]
     print(f"\ndashboard screenshot: {shot}")
+
+
+FLOOD = 12  # concurrent calls: bounded, on loopback; under the per-key burst, so none is rate-limited
+
+
+def gateway_request_ids(c: SyncClient, requester: str) -> set[int]:
+    """Every inference request on chain from ``requester`` (all pages)."""
+    from polylink.base.v1 import query_pb2 as base_q
+
+    ids: set[int] = set()
+    key = b""
+    while True:
+        r = c.query(
+            "/polylink.inference.v1.Query/Requests",
+            inf_q.QueryRequestsRequest(requester=requester, pagination=base_q.PageRequest(key=key, limit=200)),
+            inf_q.QueryRequestsResponse,
+        )
+        ids |= {x.id for x in r.requests}
+        key = r.pagination.next_key
+        if not key:
+            return ids
+
+
+def _request_ids_in(body: object) -> list[int]:
+    if isinstance(body, dict):
+        return [int(v) for k, v in body.items() if k == "request_id"] + [
+            i for v in body.values() for i in _request_ids_in(v)
+        ]
+    if isinstance(body, list):
+        return [i for v in body for i in _request_ids_in(v)]
+    return []
+
+
+def test_a_flood_of_concurrent_calls_loses_no_request_the_chain_accepted(
+    net: Localnet, c: SyncClient, gateway: str
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    me = addr(net, GATEWAY_KEY)
+    before = gateway_request_ids(c, me)
+    client = oa(gateway)
+
+    def call(k: int) -> tuple[int, list[int]]:
+        try:
+            resp = client.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": f"Say one word about the number {k}."}],
+                max_tokens=8,
+            )
+        except openai.APIStatusError as e:  # 429/503/504...: the body names any request it put on chain
+            return e.status_code, _request_ids_in(e.body)
+        return 200, [int((resp.model_extra or {})["polylink"]["request_id"])]
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(FLOOD) as pool:
+        outcomes = list(pool.map(call, range(FLOOD)))
+    seconds = time.monotonic() - t0
+    answered = [ids for status, ids in outcomes if status == 200]
+    told = {i for _, ids in outcomes for i in ids}  # every request id a caller was given
+    on_chain = gateway_request_ids(c, me) - before  # every request the chain accepted from the gateway
+    assert on_chain == told, (sorted(on_chain), outcomes)  # none accepted and not reported to its caller
+    assert len(answered) == FLOOD, outcomes  # and under the burst, every call was answered
+    for rid in on_chain:  # each accepted request closed on chain, none left hanging
+        assert closed_state(c, rid).request.status == inf_t.REQUEST_STATUS_COMPLETED, rid
+    print(f"\nflood: {FLOOD} concurrent calls, {len(answered)} answered in {seconds:.1f} s "
+          f"({len(answered) / seconds:.2f} verified answers/s); statuses {sorted(s for s, _ in outcomes)}")

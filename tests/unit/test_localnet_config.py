@@ -112,3 +112,13 @@ def test_stop_escalates_to_sigkill(tmp_path: Path) -> None:
         time.sleep(0.01)
     assert stop([rec], timeout=0.5) == [rec]
     assert not is_running(rec)
+
+
+def test_a_nodes_database_url_survives_the_state_file_and_is_optional() -> None:
+    from chain.localnet.state import NodeRecord
+
+    ports = NodePorts(p2p=1, rpc=2, abci=3, grpc=4)
+    pg = NodeRecord(0, "/h0", "id0", ports, db="postgresql+psycopg://u@/d?host=/s")
+    assert NodeRecord.from_json(pg.to_json()) == pg
+    plain = NodeRecord(1, "/h1", "id1", ports)
+    assert "db" not in plain.to_json() and NodeRecord.from_json(plain.to_json()).db == ""
